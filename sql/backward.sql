@@ -1,0 +1,19 @@
+-- The backward phase: deltas travel down through the weights, and each layer's gradient
+-- is the product of the activations below it and its delta.
+
+-- name: hidden_delta
+-- Δˡ = (Δˡ⁺¹ · Wˡ⁺¹ᵀ) ⊙ f'(Aˡ): the error sent back through the weights above (:layer is
+-- l + 1), times the local slope of the unit
+SELECT e.model, e.row, e.col, e.value * :df AS value
+FROM (SELECT d.model, d.row, w.row AS col, SUM(d.value * w.value) AS value
+      FROM :delta AS d
+      JOIN weights AS w ON w.model = d.model AND w.layer = :layer AND w.col = d.col
+      GROUP BY d.model, d.row, w.row) AS e
+JOIN :acts AS a ON a.model = e.model AND a.row = e.row AND a.col = e.col;
+
+-- name: gradient
+-- ∂L/∂Wˡ = Aˡ⁻¹ᵀ · Δˡ. The constant-1 column of Aˡ⁻¹ gives row −1: ∂L/∂bˡ = Σ_samples Δˡ.
+SELECT a.model, a.col AS row, d.col, SUM(a.value * d.value) AS value
+FROM :acts AS a
+JOIN :delta AS d ON d.model = a.model AND d.row = a.row
+GROUP BY a.model, a.col, d.col;

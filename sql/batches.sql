@@ -1,0 +1,44 @@
+-- Batching: once per epoch, the samples are put in a seeded order and cut into batches.
+-- The inputs and targets are copied in batch order, so that a step's scan of its batch
+-- skips the rest of the table by its zone maps.
+
+-- name: epoch_rows
+-- The epoch's order: sorted by :key, the `mix` hash of (seed, epoch, row), or by row with
+-- --no-shuffle; position // batch_size is the batch (batch_size 0: the full batch).
+CREATE OR REPLACE TEMP TABLE epoch_rows AS
+SELECT o.model, o.row,
+       CAST((o.position - 1) // CASE WHEN m.batch_size > 0 THEN m.batch_size ELSE o.n END AS INTEGER)
+         AS batch
+FROM (SELECT t.model, t.row, COUNT(*) OVER (PARTITION BY t.model) AS n,
+             ROW_NUMBER() OVER (PARTITION BY t.model
+                                ORDER BY CASE WHEN m.shuffle THEN :key ELSE 0 END, t.row) AS position
+      FROM train_rows AS t JOIN models AS m ON m.model = t.model) AS o
+JOIN models AS m ON m.model = o.model
+ORDER BY batch, o.row;
+
+-- name: epoch_inputs
+-- The inputs in batch order.
+CREATE OR REPLACE TEMP TABLE epoch_inputs AS
+SELECT e.batch, x.model, x.row, x.col, x.value
+FROM train_inputs AS x JOIN epoch_rows AS e ON e.model = x.model AND e.row = x.row
+ORDER BY e.batch, x.row, x.col;
+
+-- name: epoch_targets
+-- The targets in batch order.
+CREATE OR REPLACE TEMP TABLE epoch_targets AS
+SELECT e.batch, y.model, y.row, y.col, y.value
+FROM train_targets AS y JOIN epoch_rows AS e ON e.model = y.model AND e.row = y.row
+ORDER BY e.batch, y.row, y.col;
+
+-- name: batch_count
+-- How many batches this epoch has: the driver's loop bound.
+SELECT MAX(batch) + 1 AS batches FROM epoch_rows;
+
+-- name: last_position
+-- Where a model's training stands: its last epoch and step (0 before any).
+SELECT COALESCE(MAX(epoch), 0) AS epoch, COALESCE(MAX(step), 0) AS step
+FROM training_log WHERE model = $model;
+
+-- name: epoch_loss
+-- The mean batch loss of an epoch, for progress lines.
+SELECT AVG(loss) FROM training_log WHERE model = $model AND epoch = $epoch;

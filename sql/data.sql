@@ -1,0 +1,99 @@
+-- Data in: a CSV or Parquet file, or a table, becomes (row, col, value) tables.
+-- Rows are numbered in file order (0-based); exact zeros are not stored.
+
+-- name: stage_csv
+-- The file as a table, columns and types as DuckDB's sniffer reads them.
+CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_csv($path, header = true);
+
+-- name: stage_parquet
+CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_parquet($path);
+
+-- name: stage_table
+CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM :source;
+
+-- name: staged_numbers
+-- The chosen numeric columns, long: :columns is a SELECT of rowid AS row and each column
+-- cast to DOUBLE under its position as name ("0", "1", ...), an empty cell read as NaN.
+CREATE OR REPLACE TEMP TABLE staged_long AS
+SELECT CAST(u.row AS BIGINT) AS row, CAST(u.name AS INTEGER) AS col, u.value
+FROM (UNPIVOT (SELECT * FROM :columns) ON COLUMNS(* EXCLUDE (row))
+      INTO NAME name VALUE value) AS u;
+
+-- name: bad_values
+-- Empty, NaN and infinite cells: the first few, so that the error can name one.
+SELECT col, COUNT(*) AS cells, MIN(row) AS first_row
+FROM staged_long WHERE NOT isfinite(value)
+GROUP BY col ORDER BY col;
+
+-- name: row_count
+SELECT COUNT(*) AS n FROM staging;
+
+-- name: new_classes
+-- The class labels of a label column, sorted as the column's type sorts (numbers as numbers).
+SELECT $model AS model, CAST(DENSE_RANK() OVER (ORDER BY s.label) - 1 AS INTEGER) AS class,
+       CAST(s.label AS VARCHAR) AS label
+FROM (SELECT DISTINCT :label AS label FROM staging) AS s;
+
+-- name: unknown_labels
+-- Labels the model has no class for.
+SELECT DISTINCT CAST(:label AS VARCHAR) AS label FROM staging
+WHERE CAST(:label AS VARCHAR) NOT IN (SELECT c.label FROM classes AS c WHERE c.model = $model)
+ORDER BY label LIMIT 5;
+
+-- name: null_labels
+SELECT COUNT(*) AS n, MIN(rowid) AS first_row FROM staging WHERE :label IS NULL;
+
+-- name: class_targets
+-- One-hot targets: a 1 in the column of the row's class; the zeros are not stored.
+SELECT $model AS model, CAST(s.rowid AS BIGINT) AS row, c.class AS col, 1.0 AS value
+FROM staging AS s JOIN classes AS c ON c.model = $model AND c.label = CAST(:label AS VARCHAR);
+
+-- name: keep_rows
+-- The loaded samples, in batch 0 (evaluation and prediction see them all at once).
+CREATE OR REPLACE TEMP TABLE loaded_rows AS
+SELECT $model AS model, CAST(rowid AS BIGINT) AS row, 0 AS batch FROM staging;
+
+-- name: keep_inputs
+-- The loaded inputs without their zeros.
+CREATE OR REPLACE TEMP TABLE loaded_inputs AS
+SELECT 0 AS batch, $model AS model, row, col, value FROM staged_long WHERE value <> 0;
+
+-- name: keep_numeric_targets
+-- The loaded targets of a regression or bce model, without their zeros.
+CREATE OR REPLACE TEMP TABLE loaded_targets AS
+SELECT 0 AS batch, $model AS model, row, col, value FROM staged_long WHERE value <> 0;
+
+-- name: keep_class_targets
+-- The loaded targets of a classifier, one-hot.
+CREATE OR REPLACE TEMP TABLE loaded_targets AS
+SELECT 0 AS batch, t.* FROM (SELECT * FROM :class_targets) AS t;
+
+-- name: out_of_unit_range
+-- bce targets must be probabilities.
+SELECT COUNT(*) AS n, MIN(row) AS first_row FROM staged_long WHERE value < 0 OR value > 1;
+
+-- name: clear_train_rows
+-- The loaded data replaces the model's training data, in the run's transaction.
+DELETE FROM train_rows WHERE model = $model;
+
+-- name: clear_train_inputs
+DELETE FROM train_inputs WHERE model = $model;
+
+-- name: clear_train_targets
+DELETE FROM train_targets WHERE model = $model;
+
+-- name: store_train_rows
+INSERT INTO train_rows SELECT model, row FROM loaded_rows;
+
+-- name: store_train_inputs
+INSERT INTO train_inputs SELECT model, row, col, value FROM loaded_inputs;
+
+-- name: store_train_targets
+INSERT INTO train_targets SELECT model, row, col, value FROM loaded_targets;
+
+-- name: store_classes
+INSERT INTO classes SELECT * FROM (SELECT * FROM :new_classes) AS c;
+
+-- name: class_count
+-- How many classes a label column has: a new classifier's output width.
+SELECT COUNT(DISTINCT :label) AS n FROM staging;

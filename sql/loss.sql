@@ -1,0 +1,77 @@
+-- The error phase: each loss's value over the batch beside its output delta
+-- Δᴸ = ∂L/∂Zᴸ. Targets are sparse (zeros are not stored), hence the LEFT JOIN and COALESCE.
+-- :out is Aᴸ, :z is Zᴸ, :y the batch's targets, :rows the batch's samples with their count n.
+
+-- name: targets
+-- Y: the batch's targets.
+SELECT t.model, t.row, t.col, t.value FROM :targets AS t WHERE t.batch = $batch;
+
+-- name: loss_half_sse
+-- L = (1/n) Σ_samples ½ Σ_outputs (ŷ − y)², the convention of the seed documents
+SELECT a.model, SUM((a.value - COALESCE(y.value, 0.0)) * (a.value - COALESCE(y.value, 0.0)))
+       / (2.0 * MIN(r.n)) AS value
+FROM :out AS a
+JOIN :rows AS r ON r.model = a.model AND r.row = a.row
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col
+GROUP BY a.model;
+
+-- name: delta_half_sse
+-- Δᴸ = (ŷ − y) · f'(A) / n
+SELECT a.model, a.row, a.col, (a.value - COALESCE(y.value, 0.0)) * :df / r.n AS value
+FROM :out AS a
+JOIN :rows AS r ON r.model = a.model AND r.row = a.row
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
+
+-- name: loss_mse
+-- L = mean over samples and outputs of (ŷ − y)², PyTorch's MSELoss
+SELECT a.model, AVG((a.value - COALESCE(y.value, 0.0)) * (a.value - COALESCE(y.value, 0.0))) AS value
+FROM :out AS a
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col
+GROUP BY a.model;
+
+-- name: delta_mse
+-- Δᴸ = 2 (ŷ − y) · f'(A) / (n · outputs)
+SELECT a.model, a.row, a.col,
+       2.0 * (a.value - COALESCE(y.value, 0.0)) * :df / COUNT(*) OVER (PARTITION BY a.model) AS value
+FROM :out AS a
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
+
+-- name: loss_cross_entropy
+-- L = (1/n) Σ_samples (log Σ_k e^{z_k} − Σ_k y_k z_k), the log-sum-exp taken with the
+-- maximum subtracted: PyTorch's CrossEntropyLoss on the logits Zᴸ
+SELECT t.model, SUM(t.lse - t.zy) / COUNT(*) AS value
+FROM (SELECT z.model, z.row,
+             MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
+             SUM(z.value * COALESCE(y.value, 0.0)) AS zy
+      FROM (SELECT z.model, z.row, z.col, z.value,
+                   MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
+            FROM :z AS z) AS z
+      LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
+      GROUP BY z.model, z.row) AS t
+GROUP BY t.model;
+
+-- name: delta_cross_entropy
+-- Δᴸ = (softmax(Z) − y) / n: softmax's Jacobian and the log's derivative cancel to this
+SELECT a.model, a.row, a.col, (a.value - COALESCE(y.value, 0.0)) / r.n AS value
+FROM :out AS a
+JOIN :rows AS r ON r.model = a.model AND r.row = a.row
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
+
+-- name: loss_bce
+-- L = mean over samples and outputs of −(y log ŷ + (1 − y) log(1 − ŷ)), ŷ = σ(z).
+-- Written with softplus(x) = max(x, 0) + log(1 + e^−|x|) on the logit, since
+-- log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z): no log of 0, no overflow.
+SELECT z.model,
+       AVG(COALESCE(y.value, 0.0) * (GREATEST(-z.value, 0.0) + LN(1.0 + EXP(-ABS(z.value))))
+           + (1.0 - COALESCE(y.value, 0.0)) * (GREATEST(z.value, 0.0) + LN(1.0 + EXP(-ABS(z.value)))))
+         AS value
+FROM :z AS z
+LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
+GROUP BY z.model;
+
+-- name: delta_bce
+-- Δᴸ = (ŷ − y) / (n · outputs): the sigmoid's slope cancels the log's
+SELECT a.model, a.row, a.col,
+       (a.value - COALESCE(y.value, 0.0)) / COUNT(*) OVER (PARTITION BY a.model) AS value
+FROM :out AS a
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;

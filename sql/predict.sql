@@ -1,0 +1,38 @@
+-- Prediction and evaluation: the forward phase over all loaded rows (batch 0), then the
+-- outputs turned into answers and scores. :out is Aᴸ, :y the targets.
+
+-- name: predicted_class
+-- A classifier's answer: the class with the highest probability (the lowest class on a tie).
+SELECT p.model, p.row, c.label AS prediction, p.value AS probability
+FROM (SELECT a.model, a.row, a.col, a.value,
+             ROW_NUMBER() OVER (PARTITION BY a.model, a.row ORDER BY a.value DESC, a.col) AS rank
+      FROM :out AS a) AS p
+JOIN classes AS c ON c.model = p.model AND c.class = p.col
+WHERE p.rank = 1;
+
+-- name: output_column
+-- One output unit as a column of the answer (the driver names it after its target).
+SELECT MAX(CASE WHEN a.col = :col THEN a.value END) AS value FROM :out AS a;
+
+-- name: accuracy_classes
+-- The share of samples whose highest output is their class.
+SELECT AVG(CASE WHEN y.col = p.col THEN 1.0 ELSE 0.0 END) AS accuracy
+FROM (SELECT a.model, a.row, a.col,
+             ROW_NUMBER() OVER (PARTITION BY a.model, a.row ORDER BY a.value DESC, a.col) AS rank
+      FROM :out AS a) AS p
+JOIN :y AS y ON y.model = p.model AND y.row = p.row
+WHERE p.rank = 1;
+
+-- name: accuracy_binary
+-- The share of outputs on the right side of 0.5.
+SELECT AVG(CASE WHEN (a.value >= 0.5) = (COALESCE(y.value, 0.0) >= 0.5) THEN 1.0 ELSE 0.0 END)
+       AS accuracy
+FROM :out AS a
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
+
+-- name: regression_errors
+-- Mean squared and mean absolute error over samples and outputs.
+SELECT AVG((a.value - COALESCE(y.value, 0.0)) * (a.value - COALESCE(y.value, 0.0))) AS mse,
+       AVG(ABS(a.value - COALESCE(y.value, 0.0))) AS mae
+FROM :out AS a
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;

@@ -1,0 +1,23 @@
+-- A training step's forward, error and backward phases run as ONE statement: the driver
+-- composes forward.sql, loss.sql and backward.sql into its common table expressions, and
+-- the tape keeps every intermediate for the update phase and for users to inspect.
+
+-- name: step
+-- The step's tape: (model, kind, layer, row, col, value) for z, activation, delta, gradient, loss.
+CREATE OR REPLACE TEMP TABLE step_tape AS SELECT * FROM :tape;
+
+-- name: tape_rows
+-- One intermediate matrix on the tape; the constant-1 column (col −1) stays off it.
+SELECT t.model, :kind AS kind, :layer AS layer, CAST(t.row AS BIGINT) AS row,
+       CAST(t.col AS INTEGER) AS col, t.value
+FROM :source AS t WHERE t.col >= 0;
+
+-- name: tape_loss
+-- The batch's loss on the tape.
+SELECT l.model, 'loss' AS kind, :layer AS layer, CAST(NULL AS BIGINT) AS row,
+       CAST(NULL AS INTEGER) AS col, l.value
+FROM :source AS l;
+
+-- name: clear_last_step
+-- Make room for the newest step's intermediates.
+DELETE FROM last_step WHERE model IN (SELECT model FROM step_tape);

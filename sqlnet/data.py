@@ -1,0 +1,141 @@
+"""CSV, Parquet or a table in, (row, col, value) tables out.
+
+:func:`load` stages the source, checks it against the model, and leaves the temporary
+tables loaded_rows, loaded_inputs and loaded_targets (all in batch 0) for the caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from .db import Database
+from .errors import SqlnetError
+from .queries import column, query, table
+
+NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+           "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN")
+
+
+@dataclass
+class Source:
+    """Where data comes from: a file (CSV, or Parquet by its ending) or a table."""
+
+    path: str | None = None
+    table: str | None = None
+
+    def __str__(self) -> str:
+        return self.path or f"table {self.table}"
+
+
+@dataclass
+class Loaded:
+    rows: int
+    features: list[str]
+    targets: list[str]
+
+
+def stage(db: Database, source: Source) -> dict[str, str]:
+    """Copy the source into the temporary table staging; return its columns and types."""
+    if source.table is not None:
+        if source.table not in db.tables():
+            raise SqlnetError(f"the database has no table {source.table!r}")
+        db.run(query("stage_table", source=table(source.table)))
+    else:
+        _check_file(source.path)
+        parquet = source.path.lower().endswith((".parquet", ".pq"))
+        db.run(query("stage_parquet" if parquet else "stage_csv"), path=source.path)
+    types = {name: kind for name, kind, *_ in db.sql("DESCRIBE staging").fetchall()}
+    if not db.scalar(query("row_count")):
+        raise SqlnetError(f"{source} has no data rows")
+    return types
+
+
+def _check_file(path: str) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise SqlnetError(f"no such file: {path}")
+    if p.is_dir():
+        raise SqlnetError(f"{path} is a directory, not a data file")
+    if p.stat().st_size == 0:
+        raise SqlnetError(f"{path} is empty")
+
+
+def load(db: Database, source: Source, features: list[str], targets: list[str] | None,
+         model: int = 0, task: str = "regression", learn_classes: bool = False) -> Loaded:
+    """Stage source and keep its features (and targets, if given) as long tables.
+
+    task is the model's: classification targets are labels, made one-hot through the
+    `classes` table (which learn_classes lets a first training run fill in).
+    """
+    types = stage(db, source)
+    _check_columns(source, types, features, "feature")
+    for name in features:
+        _check_numeric(source, types, name, "feature")
+    db.run(query("keep_rows"), model=model)
+    _numbers(db, source, features)
+    db.run(query("keep_inputs"), model=model)
+    if targets:
+        _check_columns(source, types, targets, "target")
+        if task == "classification":
+            _class_targets(db, source, targets[0], model, learn_classes)
+        else:
+            for name in targets:
+                _check_numeric(source, types, name, "target")
+            _numbers(db, source, targets)
+            if task == "binary":
+                _check_unit_range(db, source)
+            db.run(query("keep_numeric_targets"), model=model)
+    return Loaded(db.scalar(query("row_count")), features, targets or [])
+
+
+def _check_columns(source: Source, types: dict[str, str], names: list[str], what: str) -> None:
+    missing = [n for n in names if n not in types]
+    if missing:
+        have = ", ".join(types) if len(types) <= 12 else f"{len(types)} columns"
+        raise SqlnetError(f"{source} has no {what} column {', '.join(map(repr, missing))} "
+                          f"(it has {have})")
+
+
+def _check_numeric(source: Source, types: dict[str, str], name: str, what: str) -> None:
+    if not types[name].startswith(NUMERIC):
+        raise SqlnetError(f"{what} column {name!r} of {source} is not numeric ({types[name]})")
+
+
+def _numbers(db: Database, source: Source, names: list[str]) -> None:
+    """staged_long: the named columns as (row, col, value), refusing empty, NaN and Inf cells."""
+    nan = exp.cast(exp.Literal.string("NaN"), "DOUBLE")
+    picks = [exp.alias_(exp.Coalesce(this=exp.cast(column(n), "DOUBLE"), expressions=[nan]),
+                        str(i), quoted=True) for i, n in enumerate(names)]
+    select = exp.select(exp.alias_(exp.column("rowid"), "row"), *picks).from_("staging")
+    db.run(query("staged_numbers", columns=exp.paren(select)))
+    bad = db.rows(query("bad_values"))
+    if bad:
+        col, cells, first = bad[0]
+        raise SqlnetError(f"column {names[col]!r} of {source} has {cells} empty, NaN or infinite "
+                          f"cell(s), the first in data row {first + 1}")
+
+
+def _class_targets(db: Database, source: Source, name: str, model: int, learn: bool) -> None:
+    label = column(name)
+    n, first = db.rows(query("null_labels", label=label))[0]
+    if n:
+        raise SqlnetError(f"target column {name!r} of {source} has {n} empty cell(s), "
+                          f"the first in data row {first + 1}")
+    if learn and not db.sql("SELECT COUNT(*) FROM classes WHERE model = ?", [model]).fetchone()[0]:
+        db.run(query("store_classes", new_classes=exp.paren(query("new_classes", label=label))),
+               model=model)
+    unknown = [r[0] for r in db.rows(query("unknown_labels", label=label), model=model)]
+    if unknown:
+        raise SqlnetError(f"target column {name!r} of {source} has labels the model has no "
+                          f"class for: {', '.join(map(repr, unknown))}")
+    db.run(query("keep_class_targets",
+                 class_targets=exp.paren(query("class_targets", label=label))), model=model)
+
+
+def _check_unit_range(db: Database, source: Source) -> None:
+    n, first = db.rows(query("out_of_unit_range"))[0]
+    if n:
+        raise SqlnetError(f"bce targets must lie in [0, 1]; {source} has {n} outside, "
+                          f"the first in data row {first + 1}")

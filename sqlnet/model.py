@@ -1,0 +1,131 @@
+"""The network's description: a dataclass here, rows of `models` and `layers` in the database."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .db import Database
+from .errors import SqlnetError
+from .queries import query
+from .seeded import chain
+
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "softmax", "relu", "leaky_relu")
+LOSSES = ("half_sse", "mse", "cross_entropy", "bce")
+# The output activation a loss implies, where it implies one.
+LOSS_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid"}
+MAX_SEED = 2**31 - 2
+
+
+@dataclass
+class Network:
+    """A fully connected network: widths[0] inputs, widths[-1] outputs."""
+
+    widths: list[int]                   # units per layer, inputs first: [4, 20, 3]
+    activation: str = "relu"            # every hidden layer's activation
+    output_activation: str | None = None  # None: what the loss implies, else identity
+    loss: str = "mse"                   # half_sse, mse, cross_entropy or bce
+    lr: float = 0.1                     # SGD step size
+    seed: int = 0                       # initial weights and shuffle order
+    batch_size: int = 32                # 0 is the full batch
+    shuffle: bool = True                # reshuffle every epoch (else file order)
+    model: int = 0                      # the model key every table carries
+    activations: list[str] = field(default_factory=list)  # per layer, filled by check()
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def task(self) -> str:
+        return {"cross_entropy": "classification", "bce": "binary"}.get(self.loss, "regression")
+
+    def check(self) -> "Network":
+        """Validate the settings; fill in the output activation and the per-layer list."""
+        if len(self.widths) < 2:
+            raise SqlnetError("--layers needs at least an input and an output width, e.g. 4,3")
+        if any(w < 1 for w in self.widths):
+            raise SqlnetError(f"every layer width must be at least 1, got {_widths(self.widths)}")
+        _choice("loss", self.loss, LOSSES)
+        _choice("activation", self.activation, ACTIVATIONS)
+        implied = LOSS_OUTPUT.get(self.loss)
+        out = self.output_activation or implied or "identity"
+        _choice("output activation", out, OUTPUT_ACTIVATIONS)
+        if implied and out != implied:
+            raise SqlnetError(f"loss {self.loss} needs output activation {implied}, not {out}")
+        if out == "softmax" and self.loss != "cross_entropy":
+            raise SqlnetError("a softmax output goes with loss cross_entropy")
+        if not self.lr > 0:
+            raise SqlnetError(f"the learning rate must be positive, got {self.lr}")
+        if self.batch_size < 0:
+            raise SqlnetError(f"the batch size must be 0 (full batch) or more, got {self.batch_size}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SqlnetError(f"the seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        self.output_activation = out
+        self.activations = [self.activation] * (self.depth - 1) + [out]
+        return self
+
+
+def _widths(widths: list[int]) -> str:
+    return ",".join(map(str, widths))
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SqlnetError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def create(db: Database, net: Network) -> Network:
+    """Store a new network's description and its seeded initial weights."""
+    net.check()
+    db.create_schema()
+    m = net.model
+    db.sql("DELETE FROM models WHERE model = ?", [m])
+    db.sql("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+           [m, net.task, net.loss, net.lr, net.seed, net.batch_size, net.shuffle])
+    db.sql("DELETE FROM layers WHERE model = ?", [m])
+    db.sql("DELETE FROM weights WHERE model = ?", [m])
+    db.sql("DELETE FROM biases WHERE model = ?", [m])
+    for i, act in enumerate(net.activations, start=1):
+        db.sql("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
+               [m, i, net.widths[i - 1], net.widths[i], act])
+    params = {"model": m, "max_width": max(net.widths)}
+    db.run(init_weights_query(), **params)
+    db.run(query("init_biases"), **params)
+    return net
+
+
+def init_weights_query():
+    """init_weights with its draw u = mix(mix(mix(seed·1009 + layer) + row) + col)."""
+    return query("init_weights", u=chain("m.seed * 1009 + l.layer", "r.row", "c.col"))
+
+
+def load(db: Database, model: int = 0) -> Network:
+    """The network stored in the database under key ``model``."""
+    if not db.has_model():
+        where = db.path or "the database"
+        raise SqlnetError(f"{where} holds no sqlnet model; create one with `sqlnet init` "
+                          "or `sqlnet train ... --hidden`")
+    row = db.sql("SELECT loss, lr, seed, batch_size, shuffle FROM models WHERE model = ?",
+                 [model]).fetchone()
+    if row is None:
+        raise SqlnetError(f"the database holds no model {model}")
+    layers = db.sql("SELECT fan_in, fan_out, activation FROM layers WHERE model = ? "
+                    "ORDER BY layer", [model]).fetchall()
+    widths = [layers[0][0]] + [fan_out for _, fan_out, _ in layers]
+    acts = [a for _, _, a in layers]
+    net = Network(widths=widths, activation=acts[0] if len(acts) > 1 else "relu",
+                  output_activation=acts[-1], loss=row[0], lr=row[1], seed=row[2],
+                  batch_size=row[3], shuffle=row[4], model=model)
+    net.activations = acts
+    return net
+
+
+def save_settings(db: Database, net: Network) -> None:
+    """Store the training settings a run was given (lr, batch size, seed, shuffle)."""
+    db.sql("UPDATE models SET lr = ?, seed = ?, batch_size = ?, shuffle = ? WHERE model = ?",
+           [net.lr, net.seed, net.batch_size, net.shuffle, net.model])
+
+
+def replace(net: Network, **changes) -> Network:
+    return dataclasses.replace(net, **changes)
