@@ -1,5 +1,7 @@
 -- Data in: a CSV or Parquet file, or a table, becomes (row, col, value) tables.
--- Rows are numbered in file order (0-based); exact zeros are not stored.
+-- :label is the user's label column, qualified by the alias s of staging.
+-- Rows are numbered in file order (0-based): rowid counts in insertion order, from an offset
+-- while the transaction is open, hence rowid − MIN(rowid). Exact zeros are not stored.
 
 -- name: stage_csv
 -- The file as a table, columns and types as DuckDB's sniffer reads them.
@@ -12,7 +14,7 @@ CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_parquet($path);
 CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM :source;
 
 -- name: staged_numbers
--- The chosen numeric columns, long: :columns is a SELECT of rowid AS row and each column
+-- The chosen numeric columns, long: :columns is a SELECT of the row number and each column
 -- cast to DOUBLE under its position as name ("0", "1", ...), an empty cell read as NaN.
 CREATE OR REPLACE TEMP TABLE staged_long AS
 SELECT CAST(u.row AS BIGINT) AS row, CAST(u.name AS INTEGER) AS col, u.value
@@ -32,26 +34,29 @@ SELECT COUNT(*) AS n FROM staging;
 -- The class labels of a label column, sorted as the column's type sorts (numbers as numbers).
 SELECT $model AS model, CAST(DENSE_RANK() OVER (ORDER BY s.label) - 1 AS INTEGER) AS class,
        CAST(s.label AS VARCHAR) AS label
-FROM (SELECT DISTINCT :label AS label FROM staging) AS s;
+FROM (SELECT DISTINCT :label AS label FROM staging AS s) AS s;
 
 -- name: unknown_labels
 -- Labels the model has no class for.
-SELECT DISTINCT CAST(:label AS VARCHAR) AS label FROM staging
+SELECT DISTINCT CAST(:label AS VARCHAR) AS label FROM staging AS s
 WHERE CAST(:label AS VARCHAR) NOT IN (SELECT c.label FROM classes AS c WHERE c.model = $model)
 ORDER BY label LIMIT 5;
 
 -- name: null_labels
-SELECT COUNT(*) AS n, MIN(rowid) AS first_row FROM staging WHERE :label IS NULL;
+SELECT COUNT(*) AS n, MIN(rowid) - (SELECT MIN(rowid) FROM staging) AS first_row
+FROM staging AS s WHERE :label IS NULL;
 
 -- name: class_targets
 -- One-hot targets: a 1 in the column of the row's class; the zeros are not stored.
-SELECT $model AS model, CAST(s.rowid AS BIGINT) AS row, c.class AS col, 1.0 AS value
+SELECT $model AS model, CAST(s.rowid - (SELECT MIN(rowid) FROM staging) AS BIGINT) AS row,
+       c.class AS col, 1.0 AS value
 FROM staging AS s JOIN classes AS c ON c.model = $model AND c.label = CAST(:label AS VARCHAR);
 
 -- name: keep_rows
 -- The loaded samples, in batch 0 (evaluation and prediction see them all at once).
 CREATE OR REPLACE TEMP TABLE loaded_rows AS
-SELECT $model AS model, CAST(rowid AS BIGINT) AS row, 0 AS batch FROM staging;
+SELECT $model AS model, CAST(rowid - (SELECT MIN(rowid) FROM staging) AS BIGINT) AS row, 0 AS batch
+FROM staging;
 
 -- name: keep_inputs
 -- The loaded inputs without their zeros.
@@ -96,4 +101,4 @@ INSERT INTO classes SELECT * FROM (SELECT * FROM :new_classes) AS c;
 
 -- name: class_count
 -- How many classes a label column has: a new classifier's output width.
-SELECT COUNT(DISTINCT :label) AS n FROM staging;
+SELECT COUNT(DISTINCT :label) AS n FROM staging AS s;

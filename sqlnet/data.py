@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlglot
 from sqlglot import exp
 
 from .db import Database
 from .errors import SqlnetError
-from .queries import column, query, table
+from .queries import DIALECT, column, query, table
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN")
@@ -108,7 +109,8 @@ def _numbers(db: Database, source: Source, names: list[str]) -> None:
     nan = exp.cast(exp.Literal.string("NaN"), "DOUBLE")
     picks = [exp.alias_(exp.Coalesce(this=exp.cast(column(n), "DOUBLE"), expressions=[nan]),
                         str(i), quoted=True) for i, n in enumerate(names)]
-    select = exp.select(exp.alias_(exp.column("rowid"), "row"), *picks).from_("staging")
+    row = sqlglot.parse_one("rowid - (SELECT MIN(rowid) FROM staging)", dialect=DIALECT)
+    select = exp.select(exp.alias_(row, "row"), *picks).from_("staging")
     db.run(query("staged_numbers", columns=exp.paren(select)))
     bad = db.rows(query("bad_values"))
     if bad:
@@ -118,7 +120,7 @@ def _numbers(db: Database, source: Source, names: list[str]) -> None:
 
 
 def _class_targets(db: Database, source: Source, name: str, model: int, learn: bool) -> None:
-    label = column(name)
+    label = column(name, "s")
     n, first = db.rows(query("null_labels", label=label))[0]
     if n:
         raise SqlnetError(f"target column {name!r} of {source} has {n} empty cell(s), "

@@ -129,3 +129,35 @@ def save_settings(db: Database, net: Network) -> None:
 
 def replace(net: Network, **changes) -> Network:
     return dataclasses.replace(net, **changes)
+
+
+def set_layer(db: Database, layer: int, weights: list[list[float]], biases: list[float],
+              model: int = 0) -> None:
+    """Overwrite a layer's weights (fan_in rows of fan_out) and biases with given numbers.
+
+    The same as a user's own UPDATE of the tables; sqlnet's worked examples start this way.
+    """
+    db.sql("DELETE FROM weights WHERE model = ? AND layer = ?", [model, layer])
+    db.sql("DELETE FROM biases WHERE model = ? AND layer = ?", [model, layer])
+    db.con.executemany("INSERT INTO weights VALUES (?, ?, ?, ?, ?)",
+                       [[model, layer, r, c, float(v)] for r, row in enumerate(weights)
+                        for c, v in enumerate(row)])
+    db.con.executemany("INSERT INTO biases VALUES (?, ?, ?, ?)",
+                       [[model, layer, c, float(v)] for c, v in enumerate(biases)])
+
+
+def parameters(db: Database, model: int = 0) -> list[tuple[list[list[float]], list[float]]]:
+    """Every layer's (weights, biases) as nested lists, for export and for tests."""
+    out = []
+    for layer, fan_in, fan_out in db.sql("SELECT layer, fan_in, fan_out FROM layers "
+                                         "WHERE model = ? ORDER BY layer", [model]).fetchall():
+        W = [[0.0] * fan_out for _ in range(fan_in)]
+        for r, c, v in db.sql("SELECT row, col, value FROM weights WHERE model = ? AND layer = ?",
+                              [model, layer]).fetchall():
+            W[r][c] = v
+        b = [0.0] * fan_out
+        for c, v in db.sql("SELECT col, value FROM biases WHERE model = ? AND layer = ?",
+                           [model, layer]).fetchall():
+            b[c] = v
+        out.append((W, b))
+    return out

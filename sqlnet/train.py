@@ -112,7 +112,7 @@ def _new(db, source, targets, features, s: Settings) -> M.Network:
     if loss == "cross_entropy":
         if len(targets) != 1:
             raise SqlnetError("cross_entropy takes one target column, the class labels")
-        outputs = db.scalar(query("class_count", label=column(targets[0])))
+        outputs = db.scalar(query("class_count", label=column(targets[0], "s")))
     else:
         outputs = len(targets)
     net = M.Network(widths=[len(feats), *s.hidden, outputs], activation=s.activation,
