@@ -115,3 +115,14 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def create_table(db: Database, name: str, columns: list[str], rows: list[list[float]]) -> None:
+    """A new table of DOUBLE columns holding rows: names quoted by sqlglot, values bound."""
+    from .queries import render, table
+    schema = exp.Schema(this=table(name), expressions=[
+        exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build("DOUBLE"))
+        for c in columns])
+    db.sql(render(exp.Create(this=schema, kind="TABLE", replace=True)))
+    values = exp.Values(expressions=[exp.Tuple(expressions=[exp.Placeholder() for _ in columns])])
+    db.con.executemany(render(exp.insert(values, table(name))), rows)

@@ -79,7 +79,7 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
 def _existing(db, source, targets, features, s: Settings) -> M.Network:
     net = M.load(db)
     stored_t = _names(db, "target_names", net.model)
-    if targets != stored_t:
+    if stored_t and targets != stored_t:
         raise SqlnetError(f"the model was trained on target {','.join(stored_t)}, "
                           f"not {','.join(targets)}")
     stored_f = _names(db, "feature_names", net.model)

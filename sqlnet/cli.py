@@ -1,0 +1,294 @@
+"""The command line: parse, open the database, call the library, print.
+
+Every error a user can cause is one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+
+from . import __version__
+from . import model as M
+from .data import Source
+from .db import Database
+from .errors import SqlnetError
+from .queries import query
+
+EPILOG = "examples:\n  "
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        raise SqlnetError(message)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [t for t in text.split(",") if t]
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="sqlnet", description="Train neural networks by backpropagation inside DuckDB.")
+    p.add_argument("--version", action="version", version=f"sqlnet {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    c = sub.add_parser("init", help="create a model with seeded initial weights",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet init model.duckdb --layers 4,20,3 --loss cross_entropy")
+    c.add_argument("db")
+    c.add_argument("--layers", type=_ints, required=True, help="widths, inputs first: 4,20,3")
+    _model_options(c)
+
+    c = sub.add_parser("train", help="train on a CSV or Parquet file, or a table",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet train iris.duckdb --data iris_train.csv "
+                                       "--target species --hidden 16 --epochs 100")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--target", type=_names, required=True, help="target column(s), comma-separated")
+    c.add_argument("--features", type=_names, help="feature columns (default: all but the targets)")
+    c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
+    c.add_argument("--hidden", type=_ints, default=[], help="a new model's hidden widths: 64,32")
+    _model_options(c, for_train=True)
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    c = sub.add_parser("predict", help="predict with the model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet predict iris.duckdb --data iris_test.csv --out p.csv")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--out", help="write the predictions to this CSV file (default: stdout)")
+
+    c = sub.add_parser("evaluate", help="loss and accuracy (or MSE and MAE) on labelled data",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet evaluate iris.duckdb --data iris_test.csv --target species")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--target", type=_names, required=True)
+
+    c = sub.add_parser("inspect", help="architecture, weight statistics and recent losses",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet inspect iris.duckdb")
+    c.add_argument("db")
+
+    c = sub.add_parser("sql", help="run a query against the database and print the result",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + 'sqlnet sql iris.duckdb "SELECT * FROM layers"')
+    c.add_argument("db")
+    c.add_argument("query")
+
+    c = sub.add_parser("example", help="a seed document's worked example, step by step",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet example tinyml")
+    c.add_argument("name", nargs="?", help="which example (omit to list them)")
+    c.add_argument("--db", default=":memory:", help="keep the example's model in this file")
+
+    c = sub.add_parser("dataset", help="write a data set that ships with sqlnet as CSV files",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet dataset iris   # writes iris_train.csv, iris_test.csv")
+    c.add_argument("name", choices=["iris"])
+    c.add_argument("--dir", default=".", help="where to write (default: here)")
+    return p
+
+
+def _source_options(c: argparse.ArgumentParser) -> None:
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data", help="a CSV file, or Parquet (.parquet)")
+    g.add_argument("--table", help="a table in the database")
+
+
+def _model_options(c: argparse.ArgumentParser, for_train: bool = False) -> None:
+    keep = " (default: the model's)" if for_train else ""
+    c.add_argument("--activation", default="relu", help="hidden activation: " + ", ".join(M.ACTIVATIONS))
+    c.add_argument("--output-activation", help="identity, sigmoid, tanh or softmax "
+                                               "(default: what the loss implies)")
+    c.add_argument("--loss", help="half_sse, mse, cross_entropy or bce" +
+                   (" (default: cross_entropy for a text target, else mse)" if for_train else " (default mse)"))
+    c.add_argument("--lr", type=float, default=None if for_train else 0.1, help="learning rate" + keep)
+    c.add_argument("--batch-size", type=int, default=None if for_train else 32,
+                   help="0: full batch, 1: per sample" + keep)
+    c.add_argument("--seed", type=int, default=None if for_train else 0, help="random seed" + keep)
+    c.add_argument("--no-shuffle", action="store_true", help="keep file order every epoch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `sqlnet` command; returns the exit code."""
+    created = None
+    try:
+        args = build_parser().parse_args(argv)
+        created = _new_file(args)
+        code = COMMANDS[args.command](args)
+        created = None
+        return code
+    except SqlnetError as e:
+        return _fail(str(e), created)
+    except duckdb.Error as e:
+        return _fail(str(e).strip().splitlines()[0], created)
+    except KeyboardInterrupt:
+        print("sqlnet: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if created:
+            _remove(created)
+
+
+def _fail(message: str, created: str | None) -> int:
+    print(f"sqlnet: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _new_file(args) -> str | None:
+    """The database file this command would create, so that a failure can remove it."""
+    db = getattr(args, "db", None)
+    if args.command in ("init", "train") and db and db != ":memory:" and not os.path.exists(db):
+        return db
+    if args.command in ("predict", "evaluate", "inspect", "sql") and not os.path.exists(args.db):
+        raise SqlnetError(f"no such database: {args.db}")
+    return None
+
+
+def _remove(path: str) -> None:
+    for p in (path, path + ".wal"):
+        if os.path.exists(p):
+            os.remove(p)
+
+
+def _open(path: str, read_only: bool = False) -> Database:
+    return Database(path, read_only=read_only)
+
+
+def cmd_init(args) -> int:
+    db = _open(args.db)
+    if db.has_model():
+        raise SqlnetError(f"{args.db} already holds a model; train it, or use another file")
+    net = M.Network(widths=args.layers, activation=args.activation,
+                    output_activation=args.output_activation, loss=args.loss or "mse", lr=args.lr,
+                    batch_size=args.batch_size, seed=args.seed, shuffle=not args.no_shuffle)
+    with db.transaction():
+        M.create(db, net)
+    print(f"created {args.db}: layers {','.join(map(str, net.widths))}, "
+          f"{' → '.join(net.activations)}, loss {net.loss}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import Settings, train
+    db = _open(args.db)
+    s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                 shuffle=False if args.no_shuffle else None, hidden=args.hidden,
+                 activation=args.activation, output_activation=args.output_activation, loss=args.loss)
+    if db.has_model() and (args.hidden or args.loss or args.output_activation):
+        raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
+                          "--output-activation only shape a new one")
+    r = train(db, _source(args), args.target, args.features, s, quiet=args.quiet)
+    loss = "n/a" if r.loss is None else f"{r.loss:.6g}"
+    print(f"trained run {r.run}: {r.epochs} epochs, {r.steps} steps in total, {r.rows} rows, "
+          f"{r.seconds:.1f} s, last epoch's mean loss {loss}")
+    return 0
+
+
+def _source(args) -> Source:
+    return Source(path=args.data, table=args.table)
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict
+    db = _open(args.db)
+    names, rows = predict(db, _source(args))
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        w = csv.writer(out)
+        w.writerow(names)
+        w.writerows(rows)
+    finally:
+        if args.out:
+            out.close()
+            print(f"wrote {len(rows)} predictions to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .predict import evaluate
+    db = _open(args.db)
+    scores = evaluate(db, _source(args), args.target)
+    print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    db = _open(args.db, read_only=True)
+    net = M.load(db)
+    print(f"model {net.model}: {net.task}, loss {net.loss}, lr {net.lr:g}, "
+          f"batch size {net.batch_size or 'full'}, seed {net.seed}, "
+          f"layers {','.join(map(str, net.widths))}")
+    print_table(db.run(query("layer_stats"), model=net.model))
+    runs, epochs, steps, seconds = db.rows(query("training_summary"), model=net.model)[0]
+    print(f"\ntrained: {runs} run(s), {epochs} epoch(s), {steps} step(s), {seconds or 0:.1f} s")
+    if steps:
+        print_table(db.run(query("epoch_losses"), model=net.model))
+    return 0
+
+
+def cmd_sql(args) -> int:
+    db = _open(args.db)
+    cursor = db.sql(args.query)
+    if cursor.description:
+        print_table(cursor)
+    return 0
+
+
+def cmd_example(args) -> int:
+    from .examples import EXAMPLES, run_example
+    if not args.name:
+        for name, ex in EXAMPLES.items():
+            print(f"{name:10} {ex.title}")
+        return 0
+    if args.name not in EXAMPLES:
+        raise SqlnetError(f"no example {args.name!r}; choose one of {', '.join(EXAMPLES)}")
+    run_example(_open(args.db), EXAMPLES[args.name], out=sys.stdout)
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    here = Path(__file__).parent / "datasets"
+    target = Path(args.dir)
+    if not target.is_dir():
+        raise SqlnetError(f"no such directory: {args.dir}")
+    for part in ("train", "test"):
+        name = f"{args.name}_{part}.csv"
+        (target / name).write_bytes((here / name).read_bytes())
+        print(f"wrote {target / name}")
+    return 0
+
+
+def print_table(cursor, out=sys.stdout, digits: int = 6) -> None:
+    """A query result as an aligned text table."""
+    names = [d[0] for d in cursor.description]
+    rows = [[_cell(v, digits) for v in r] for r in cursor.fetchall()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    print("  ".join(n.rjust(w) for n, w in zip(names, widths)), file=out)
+    for r in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)), file=out)
+
+
+def _cell(v, digits: int) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+COMMANDS = {"init": cmd_init, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
+            "inspect": cmd_inspect, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}
