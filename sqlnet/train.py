@@ -173,10 +173,13 @@ def _loop(db: Database, net: M.Network, run: int, epochs: int, rows: int,
     st = Statements(net)
     epoch0, step = db.rows(query("last_position"), model=net.model)[0]
     start, shown = time.perf_counter(), 0.0
+    reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
     for epoch in range(epoch0 + 1, epoch0 + epochs + 1):
-        for tree in st.epoch:
-            db.run(tree, epoch=epoch)
-        for batch in range(db.scalar(st.batches)):
+        if reorder or epoch == epoch0 + 1:
+            for tree in st.epoch:
+                db.run(tree, epoch=epoch)
+            batches = db.scalar(st.batches)
+        for batch in range(batches):
             step += 1
             _step(db, st, batch, run=run, epoch=epoch, step=step)
         now = time.perf_counter()
