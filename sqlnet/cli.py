@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             _remove(created)
 
 
-def _fail(message: str, created: str | None) -> int:
+def _fail(message: str, created: str | None) -> int:  # noqa: ARG001 - main removes it
     print(f"sqlnet: error: {message}", file=sys.stderr)
     return 2
 
@@ -169,7 +169,11 @@ def _open(path: str, read_only: bool = False) -> Database:
 
 
 def cmd_init(args) -> int:
-    db = _open(args.db)
+    with _open(args.db) as db:
+        return _init(db, args)
+
+
+def _init(db: Database, args) -> int:
     if db.has_model():
         raise SqlnetError(f"{args.db} already holds a model; train it, or use another file")
     net = M.Network(widths=args.layers, activation=args.activation,
@@ -183,8 +187,12 @@ def cmd_init(args) -> int:
 
 
 def cmd_train(args) -> int:
+    with _open(args.db) as db:
+        return _train(db, args)
+
+
+def _train(db: Database, args) -> int:
     from .train import Settings, train
-    db = _open(args.db)
     s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  shuffle=False if args.no_shuffle else None, hidden=args.hidden,
                  activation=args.activation, output_activation=args.output_activation, loss=args.loss)
@@ -204,8 +212,8 @@ def _source(args) -> Source:
 
 def cmd_predict(args) -> int:
     from .predict import predict
-    db = _open(args.db)
-    names, rows = predict(db, _source(args))
+    with _open(args.db) as db:
+        names, rows = predict(db, _source(args))
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         w = csv.writer(out)
@@ -220,14 +228,18 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .predict import evaluate
-    db = _open(args.db)
-    scores = evaluate(db, _source(args), args.target)
+    with _open(args.db) as db:
+        scores = evaluate(db, _source(args), args.target)
     print("  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in scores.items()))
     return 0
 
 
 def cmd_inspect(args) -> int:
-    db = _open(args.db, read_only=True)
+    with _open(args.db, read_only=True) as db:
+        return _inspect(db)
+
+
+def _inspect(db: Database) -> int:
     net = M.load(db)
     print(f"model {net.model}: {net.task}, loss {net.loss}, lr {net.lr:g}, "
           f"batch size {net.batch_size or 'full'}, seed {net.seed}, "
@@ -241,10 +253,10 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    db = _open(args.db)
-    cursor = db.sql(args.query)
-    if cursor.description:
-        print_table(cursor)
+    with _open(args.db) as db:
+        cursor = db.sql(args.query)
+        if cursor.description:
+            print_table(cursor)
     return 0
 
 
@@ -256,7 +268,8 @@ def cmd_example(args) -> int:
         return 0
     if args.name not in EXAMPLES:
         raise SqlnetError(f"no example {args.name!r}; choose one of {', '.join(EXAMPLES)}")
-    run_example(_open(args.db), EXAMPLES[args.name], out=sys.stdout)
+    with _open(args.db) as db:
+        run_example(db, EXAMPLES[args.name], out=sys.stdout)  # noqa: the current stdout
     return 0
 
 
@@ -272,8 +285,9 @@ def cmd_dataset(args) -> int:
     return 0
 
 
-def print_table(cursor, out=sys.stdout, digits: int = 6) -> None:
+def print_table(cursor, out=None, digits: int = 6) -> None:
     """A query result as an aligned text table."""
+    out = out or sys.stdout
     names = [d[0] for d in cursor.description]
     rows = [[_cell(v, digits) for v in r] for r in cursor.fetchall()]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]

@@ -99,6 +99,12 @@ class Database:
     def close(self) -> None:
         self.con.close()
 
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     if path != ":memory:":

@@ -1,0 +1,197 @@
+"""The command line as a user runs it: results, warm start, and every bad input refused cleanly."""
+import csv
+import os
+
+import duckdb
+import numpy as np
+import pytest
+
+from conftest import params_as_arrays, write_csv
+import reference as ref
+from sqlnet import model as M
+from sqlnet.cli import main
+from sqlnet.db import Database
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(path):
+    """Every table's rows, sorted: the database's content."""
+    if not os.path.exists(path):
+        return None
+    con = duckdb.connect(str(path))
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                           "ORDER BY table_name").fetchall()]
+        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small classifier trained through the CLI, and its data."""
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 3))
+    labels = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")
+    data = write_csv(d / "data.csv", ["a", "b", "c", "label"], [list(x) + [l] for x, l in zip(X, labels)])
+    db = d / "m.duckdb"
+    assert main(["train", str(db), "--data", str(data), "--target", "label", "--hidden", "4",
+                 "--epochs", "3", "--batch-size", "10", "--quiet"]) == 0
+    return d, db, data
+
+
+def test_train_predict_evaluate(trained, capsys, tmp_path):
+    d, db, data = trained
+    code, out, err = run(capsys, "evaluate", db, "--data", data, "--target", "label")
+    assert code == 0 and out.startswith("rows 30  loss ") and "accuracy" in out
+    out_csv = tmp_path / "p.csv"
+    code, out, _ = run(capsys, "predict", db, "--data", data, "--out", out_csv)
+    assert code == 0
+    rows = list(csv.DictReader(open(out_csv)))
+    assert [int(r["row"]) for r in rows] == list(range(30))
+    assert {r["prediction"] for r in rows} <= {"up", "down"}
+    assert all(0.5 <= float(r["probability"]) <= 1 for r in rows)
+    code, out, _ = run(capsys, "inspect", db)
+    assert code == 0 and "loss cross_entropy" in out and "relu" in out and "softmax" in out
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) AS n FROM training_log")
+    assert code == 0 and out.split() == ["n", "9"]
+    code, out, _ = run(capsys, "sql", db, "SELECT label FROM classes ORDER BY class")
+    assert out.split() == ["label", "down", "up"]
+
+
+def test_module_entry_point():
+    import subprocess, sys
+    r = subprocess.run([sys.executable, "-m", "sqlnet", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "train" in r.stdout
+
+
+def test_init_then_train_warm_start_from_sql_edits(tmp_path, capsys):
+    """init, change a weight with SQL, train: training continues from the edited weights."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(9, 2)), rng.normal(size=(9, 1))
+    data = write_csv(tmp_path / "r.csv", ["x0", "x1", "y"], [list(x) + list(y) for x, y in zip(X, Y)])
+    db = tmp_path / "w.duckdb"
+    assert run(capsys, "init", db, "--layers", "2,3,1", "--activation", "tanh", "--loss", "mse",
+               "--seed", "7")[0] == 0
+    assert run(capsys, "sql", db, "UPDATE weights SET value = 0.5 WHERE layer = 1 AND row = 0")[0] == 0
+    with Database(db) as d:
+        W0, b0 = params_as_arrays(M.parameters(d))
+    assert (W0[0][0] == 0.5).all()
+    code, out, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "2",
+                         "--batch-size", "0", "--lr", "0.2", "--quiet")
+    assert code == 0, err
+    with Database(db) as d:
+        W1, b1 = params_as_arrays(M.parameters(d))
+    Wr, br, _ = ref.train(W0, b0, ["tanh", "identity"], "mse", X, Y, 0.2, 0, 2, seed=7)
+    for got, want in zip(W1 + b1, Wr + br):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    # A second run continues the epoch and step count.
+    assert run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "1", "--quiet")[0] == 0
+    code, out, _ = run(capsys, "sql", db, "SELECT max(epoch), max(step), max(run) FROM training_log")
+    assert out.split()[-3:] == ["3", "3", "2"]
+
+
+def test_init_is_seeded_he_or_xavier(tmp_path, capsys):
+    widths, acts = [3, 5, 4, 2], ["relu", "relu", "tanh"]
+    got = {}
+    for seed in (3, 3, 4):
+        db = tmp_path / f"i{seed}-{len(got)}.duckdb"
+        run(capsys, "init", db, "--layers", "3,5,4,2", "--output-activation", "tanh", "--seed", seed)
+        with Database(db) as d:
+            W, b = params_as_arrays(M.parameters(d))
+        got.setdefault(seed, []).append(W)
+        Wr, _ = ref.init_weights(widths, acts, seed)
+        for w, wr in zip(W, Wr):
+            np.testing.assert_allclose(w, wr, rtol=1e-12)   # the documented hash, in SQL
+        assert all((x == 0).all() for x in b)
+        assert np.abs(W[0]).max() <= np.sqrt(6 / 3) and np.abs(W[2]).max() <= np.sqrt(6 / 6)
+    assert all((a == c).all() for a, c in zip(*got[3]))      # same seed, same bits
+    assert not (got[3][0][0] == got[4][0][0]).any()          # another seed, other weights
+
+
+def test_sparse_inputs_store_only_nonzeros(tmp_path, capsys):
+    X = np.array([[0, 1.5, 0], [0, 0, 0], [2, 0, 0], [0, 0, -1]])
+    data = write_csv(tmp_path / "s.csv", ["a", "b", "c", "y"], [list(x) + [i % 2] for i, x in enumerate(X)])
+    db = tmp_path / "s.duckdb"
+    assert run(capsys, "train", db, "--data", data, "--target", "y", "--loss", "bce",
+               "--epochs", "1", "--quiet")[0] == 0
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) FROM train_inputs")
+    assert out.split()[-1] == "3"                    # 3 non-zeros of 12 cells
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) FROM train_targets")
+    assert out.split()[-1] == "2"                    # the two 1s
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) FROM last_step WHERE kind = 'z' AND layer = 1")
+    assert out.split()[-1] == "4"                    # every sample got its Z, the empty one too
+
+
+def test_parquet_and_table_sources(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
+    csv_path = write_csv(tmp_path / "r.csv", ["p", "q", "t1", "t2"], [list(x) + list(y) for x, y in zip(X, Y)])
+    pq = tmp_path / "r.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv_path}')) TO '{pq}' (FORMAT parquet)")
+    db = tmp_path / "r.duckdb"
+    assert run(capsys, "train", db, "--data", pq, "--target", "t1,t2", "--hidden", "3",
+               "--epochs", "1", "--quiet")[0] == 0
+    assert run(capsys, "sql", db, f"CREATE TABLE mine AS SELECT * FROM read_csv('{csv_path}')")[0] == 0
+    code, out, err = run(capsys, "evaluate", db, "--table", "mine", "--target", "t1,t2")
+    assert code == 0 and "mse" in out and "mae" in out, err
+    code, out, _ = run(capsys, "predict", db, "--table", "mine")
+    header, *lines = out.strip().splitlines()
+    assert header == "row,t1,t2" and len(lines) == 8
+
+
+BAD = [
+    ("missing file", ["train", "{db}", "--data", "{d}/nope.csv", "--target", "label"], "no such file"),
+    ("empty file", ["train", "{db}", "--data", "{d}/empty.csv", "--target", "label"], "is empty"),
+    ("header only", ["train", "{db}", "--data", "{d}/header.csv", "--target", "label"], "no data rows"),
+    ("unknown target", ["train", "{db}", "--data", "{data}", "--target", "nope"], "target"),
+    ("non-numeric feature", ["train", "{db2}", "--data", "{d}/text.csv", "--target", "y"], "not numeric"),
+    ("empty cell", ["train", "{db2}", "--data", "{d}/hole.csv", "--target", "y"], "empty, NaN"),
+    ("no model", ["predict", "{d}/user.duckdb", "--data", "{data}"], "holds no sqlnet model"),
+    ("missing feature", ["evaluate", "{db}", "--data", "{d}/short.csv", "--target", "label"], "no feature column"),
+    ("unseen label", ["evaluate", "{db}", "--data", "{d}/newlabel.csv", "--target", "label"], "no class for"),
+    ("not a database", ["inspect", "{d}/empty.csv"], "cannot open"),
+    ("no such database", ["inspect", "{d}/none.duckdb"], "no such database"),
+    ("no such directory", ["train", "{d}/no/dir/m.duckdb", "--data", "{data}", "--target", "label"], "does not exist"),
+    ("lr 0", ["train", "{db}", "--data", "{data}", "--target", "label", "--lr", "0"], "learning rate"),
+    ("negative epochs", ["train", "{db}", "--data", "{data}", "--target", "label", "--epochs", "-1"], "epochs"),
+    ("negative batch", ["train", "{db}", "--data", "{data}", "--target", "label", "--batch-size", "-2"], "batch size"),
+    ("width 0", ["train", "{db2}", "--data", "{data}", "--target", "label", "--hidden", "0"], "at least 1"),
+    ("unknown activation", ["train", "{db2}", "--data", "{data}", "--target", "label", "--activation", "gelu"], "unknown activation"),
+    ("unknown loss", ["train", "{db2}", "--data", "{data}", "--target", "label", "--loss", "hinge"], "unknown loss"),
+    ("missing option", ["train", "{db}", "--data", "{data}"], "--target"),
+    ("reshape a model", ["train", "{db}", "--data", "{data}", "--target", "label", "--hidden", "9"], "already holds"),
+    ("wrong target", ["train", "{db}", "--data", "{d}/text.csv", "--target", "y"], "trained on target"),
+]
+
+
+@pytest.mark.parametrize("case,argv,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained, tmp_path, capsys, case, argv, message):
+    d, db, data = trained
+    (d / "empty.csv").write_text("")
+    (d / "header.csv").write_text("a,b,c,label\n")
+    (d / "text.csv").write_text("a,b,y\n1,x,0\n2,y,1\n")
+    (d / "hole.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
+    (d / "short.csv").write_text("a,b,label\n1,2,up\n")
+    (d / "newlabel.csv").write_text("a,b,c,label\n1,2,3,sideways\n")
+    user = d / "user.duckdb"
+    if not user.exists():
+        con = duckdb.connect(str(user))
+        con.execute("CREATE TABLE sales AS SELECT 1 AS id, 9.5 AS amount")
+        con.close()
+    db2 = tmp_path / "fresh.duckdb"
+    args = [a.format(db=db, db2=db2, d=d, data=data) for a in argv]
+    before = {p: snapshot(p) for p in (db, user)}
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sqlnet: error: ") and message in lines[0], err
+    assert "Traceback" not in err + out
+    assert {p: snapshot(p) for p in (db, user)} == before    # nothing changed
+    assert not db2.exists()                                   # nothing half-created
