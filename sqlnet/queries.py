@@ -4,7 +4,7 @@ Every statement in those files is headed ``-- name: NAME``. :func:`query` return
 of its syntax tree with the ``:placeholders`` filled in through sqlglot, never by string
 formatting; ``$name`` values stay bound parameters.
 
->>> query("gradient", acts=table("a1"), delta=table("delta2")).sql("duckdb")[:40]
+>>> query("gradient", acts=table("a1"), delta=table("delta2")).sql("duckdb", comments=False)[:40]
 'SELECT a.model, a.col AS row, d.col, SUM'
 """
 from __future__ import annotations
@@ -91,5 +91,6 @@ def substitute(tree: exp.Expression, **columns: exp.Expression) -> exp.Expressio
     return tree.copy().transform(swap)
 
 
-def render(tree: exp.Expression, dialect: str = DIALECT) -> str:
-    return tree.sql(dialect=dialect)
+def render(tree: exp.Expression, dialect: str = DIALECT, comments: bool = False) -> str:
+    """SQL text for an engine; the sql/ files' comments only when asked (for reading)."""
+    return tree.sql(dialect=dialect, comments=comments)
