@@ -1,7 +1,7 @@
 """The training loop: epochs of batches, each step one transaction of four statements.
 
->>> db = Database(":memory:")                                   # doctest: +SKIP
->>> train(db, Source("iris.csv"), ["species"], hidden=[16], epochs=50)  # doctest: +SKIP
+For example, ``train(Database("iris.duckdb"), Source("iris_train.csv"), ["species"],
+settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 """
 from __future__ import annotations
 
@@ -45,9 +45,13 @@ class Report:
 
 
 def train(db: Database, source: Source, targets: list[str], features: list[str] | None = None,
-          settings: Settings | None = None, quiet: bool = True, out: TextIO = sys.stderr) -> Report:
-    """Train the database's model (creating it if there is none) on source."""
+          settings: Settings | None = None, quiet: bool = True, out: TextIO | None = None) -> Report:
+    """Train the database's model (creating it if there is none) on source.
+
+    Progress lines (unless quiet) go to out, by default the current stderr.
+    """
     s = settings or Settings()
+    out = out or sys.stderr
     if s.epochs < 0:
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
     with db.transaction():

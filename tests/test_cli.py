@@ -195,3 +195,28 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained, tmp_path, cap
     assert "Traceback" not in err + out
     assert {p: snapshot(p) for p in (db, user)} == before    # nothing changed
     assert not db2.exists()                                   # nothing half-created
+
+
+def test_no_shuffle_features_and_progress(tmp_path, capsys):
+    """--no-shuffle keeps file order, --features picks the inputs, progress goes to stderr."""
+    rng = np.random.default_rng(9)
+    X, Y = rng.normal(size=(7, 3)), rng.normal(size=(7, 1))
+    data = write_csv(tmp_path / "n.csv", ["x0", "x1", "skip", "y"], [list(x) + list(y) for x, y in zip(X, Y)])
+    db = tmp_path / "n.duckdb"
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--features", "x0,x1",
+                       "--epochs", "0", "--hidden", "2", "--activation", "sigmoid", "--loss", "half_sse")
+    assert code == 0
+    with Database(db) as d:
+        W0, b0 = params_as_arrays(M.parameters(d))
+        assert [r[0] for r in d.sql("SELECT name FROM feature_names ORDER BY col").fetchall()] == ["x0", "x1"]
+    code, out, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "2",
+                         "--batch-size", "2", "--lr", "0.5", "--no-shuffle")
+    assert code == 0 and "epoch 2/2  loss " in err and "samples/s" in err   # progress lines
+    with Database(db) as d:
+        W1, b1 = params_as_arrays(M.parameters(d))
+    Wr, br, _ = ref.train(W0, b0, ["sigmoid", "identity"], "half_sse", X[:, :2], Y, 0.5, 2, 2,
+                          seed=0, shuffle=False)
+    for got, want in zip(W1 + b1, Wr + br):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    shuffled, _, _ = ref.train(W0, b0, ["sigmoid", "identity"], "half_sse", X[:, :2], Y, 0.5, 2, 2, seed=0)
+    assert not np.allclose(shuffled[0], W1[0], rtol=1e-9)    # the flag made a difference
