@@ -8,9 +8,11 @@
 CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_csv($path, header = true);
 
 -- name: stage_parquet
+-- A Parquet file as a table.
 CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_parquet($path);
 
 -- name: stage_table
+-- A table of the database (its name quoted by sqlglot) copied as it is.
 CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM :source;
 
 -- name: staged_numbers
@@ -28,6 +30,7 @@ FROM staged_long WHERE NOT isfinite(value)
 GROUP BY col ORDER BY col;
 
 -- name: row_count
+-- How many samples were staged.
 SELECT COUNT(*) AS n FROM staging;
 
 -- name: new_classes
@@ -43,6 +46,7 @@ WHERE CAST(:label AS VARCHAR) NOT IN (SELECT c.label FROM classes AS c WHERE c.m
 ORDER BY label LIMIT 5;
 
 -- name: null_labels
+-- Empty label cells: refused, with the first one's row.
 SELECT COUNT(*) AS n, MIN(rowid) - (SELECT MIN(rowid) FROM staging) AS first_row
 FROM staging AS s WHERE :label IS NULL;
 
@@ -82,21 +86,27 @@ SELECT COUNT(*) AS n, MIN(row) AS first_row FROM staged_long WHERE value < 0 OR 
 DELETE FROM train_rows WHERE model = $model;
 
 -- name: clear_train_inputs
+-- (as clear_train_rows)
 DELETE FROM train_inputs WHERE model = $model;
 
 -- name: clear_train_targets
+-- (as clear_train_rows)
 DELETE FROM train_targets WHERE model = $model;
 
 -- name: store_train_rows
+-- The loaded samples become the training samples.
 INSERT INTO train_rows SELECT model, row FROM loaded_rows;
 
 -- name: store_train_inputs
+-- ... and their inputs,
 INSERT INTO train_inputs SELECT model, row, col, value FROM loaded_inputs;
 
 -- name: store_train_targets
+-- ... and their targets.
 INSERT INTO train_targets SELECT model, row, col, value FROM loaded_targets;
 
 -- name: store_classes
+-- A first training run's labels become the model's classes.
 INSERT INTO classes SELECT * FROM (SELECT * FROM :new_classes) AS c;
 
 -- name: class_count
