@@ -42,3 +42,13 @@ FROM training_log WHERE model = $model;
 -- name: epoch_loss
 -- The mean batch loss of an epoch, for progress lines.
 SELECT AVG(loss) FROM training_log WHERE model = $model AND epoch = $epoch;
+
+-- name: run_position
+-- Where a run stands: its last logged epoch and step, and how many batches of that epoch
+-- are done (0 and the model's last step before the run's first step).
+SELECT MAX(l.epoch) AS epoch,
+       COALESCE(MAX(l.step), (SELECT COALESCE(MAX(step), 0) FROM training_log
+                              WHERE model = $model)) AS step,
+       COUNT(*) FILTER (WHERE l.epoch = (SELECT MAX(epoch) FROM training_log
+                                         WHERE model = $model AND run = $run)) AS done
+FROM training_log AS l WHERE l.model = $model AND l.run = $run;

@@ -53,10 +53,11 @@ CREATE TABLE IF NOT EXISTS train_inputs (model INTEGER, row BIGINT, col INTEGER,
 CREATE TABLE IF NOT EXISTS train_targets (model INTEGER, row BIGINT, col INTEGER, value DOUBLE);
 
 -- name: runs
--- One row per `sqlnet train` invocation.
+-- One row per `sqlnet train`: it covers epochs first_epoch .. first_epoch + epochs − 1;
+-- finished_at stays NULL until it ends, so an interrupted run can be resumed.
 CREATE TABLE IF NOT EXISTS runs (
-  model INTEGER, run INTEGER, source VARCHAR, epochs INTEGER, batch_size BIGINT,
-  lr DOUBLE, started_at TIMESTAMP
+  model INTEGER, run INTEGER, source VARCHAR, first_epoch INTEGER, epochs INTEGER,
+  batch_size BIGINT, lr DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP
 );
 
 -- name: training_log

@@ -21,3 +21,17 @@ FROM :source AS l;
 -- name: clear_last_step
 -- Make room for the newest step's intermediates.
 DELETE FROM last_step WHERE model IN (SELECT model FROM step_tape);
+
+-- name: step_check
+-- Divergence: how many of the step's loss and gradient values are not finite, and the loss.
+SELECT COUNT(*) FILTER (WHERE NOT isfinite(value)) AS bad,
+       MAX(value) FILTER (WHERE kind = 'loss') AS loss
+FROM step_tape WHERE kind IN ('loss', 'gradient');
+
+-- name: attach_snapshot
+-- A fresh snapshot file, attached for copying into.
+ATTACH $path AS snapshot;
+
+-- name: copy_to_snapshot
+-- One model table, copied whole into the snapshot.
+CREATE TABLE snapshot.:target AS SELECT * FROM :source;

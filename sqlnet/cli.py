@@ -55,12 +55,17 @@ def build_parser() -> Parser:
                        epilog=EPILOG + "sqlnet train iris.duckdb --data iris_train.csv "
                                        "--target species --hidden 16 --epochs 100")
     c.add_argument("db")
-    _source_options(c)
-    c.add_argument("--target", type=_names, required=True, help="target column(s), comma-separated")
+    _source_options(c, required=False)
+    c.add_argument("--target", type=_names, help="target column(s), comma-separated")
     c.add_argument("--features", type=_names, help="feature columns (default: all but the targets)")
     c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
     c.add_argument("--hidden", type=_ints, default=[], help="a new model's hidden widths: 64,32")
     _model_options(c, for_train=True)
+    c.add_argument("--optimizer", default="sgd", help="sgd (the only one so far)")
+    c.add_argument("--resume", action="store_true",
+                   help="continue the last run where it stopped (after a kill or Ctrl-C)")
+    c.add_argument("--snapshot", metavar="FILE",
+                   help="after every epoch, copy the model to FILE for reading while training")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("predict", help="predict with the model",
@@ -102,8 +107,8 @@ def build_parser() -> Parser:
     return p
 
 
-def _source_options(c: argparse.ArgumentParser) -> None:
-    g = c.add_mutually_exclusive_group(required=True)
+def _source_options(c: argparse.ArgumentParser, required: bool = True) -> None:
+    g = c.add_mutually_exclusive_group(required=required)
     g.add_argument("--data", help="a CSV file, or Parquet (.parquet)")
     g.add_argument("--table", help="a table in the database")
 
@@ -159,6 +164,13 @@ def _new_file(args) -> str | None:
 
 
 def _remove(path: str) -> None:
+    """Remove a database file this command created, unless a model was committed to it."""
+    try:
+        with Database(path, read_only=True) as db:
+            if db.has_model():
+                return
+    except (SqlnetError, duckdb.Error):
+        pass
     for p in (path, path + ".wal"):
         if os.path.exists(p):
             os.remove(p)
@@ -192,18 +204,39 @@ def cmd_train(args) -> int:
 
 
 def _train(db: Database, args) -> int:
-    from .train import Settings, train
+    from .train import Interrupted, Settings, resume, train
+    if args.optimizer != "sgd":
+        raise SqlnetError(f"unknown optimizer {args.optimizer!r}; choose one of sgd")
+    try:
+        if args.resume:
+            if args.data or args.table or args.target:
+                raise SqlnetError("--resume continues the last run with its own data and settings; "
+                                  "give it no --data, --table or --target")
+            r = resume(db, quiet=args.quiet, snapshot=args.snapshot)
+        else:
+            r = _train_new_run(db, args, train, Settings)
+    except Interrupted as e:
+        print(f"sqlnet: {e}; resume with: sqlnet train {args.db} --resume", file=sys.stderr)
+        return 130
+    loss = "n/a" if r.loss is None else f"{r.loss:.6g}"
+    print(f"trained run {r.run}: {r.epochs} epochs, {r.steps} steps in total, {r.rows} rows, "
+          f"{r.seconds:.1f} s, last epoch's mean loss {loss}")
+    return 0
+
+
+def _train_new_run(db: Database, args, train, Settings):
+    if not (args.data or args.table):
+        raise SqlnetError("train needs --data FILE or --table NAME (or --resume)")
+    if not args.target:
+        raise SqlnetError("train needs --target COL")
     s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  shuffle=False if args.no_shuffle else None, hidden=args.hidden,
                  activation=args.activation, output_activation=args.output_activation, loss=args.loss)
     if db.has_model() and (args.hidden or args.loss or args.output_activation):
         raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
                           "--output-activation only shape a new one")
-    r = train(db, _source(args), args.target, args.features, s, quiet=args.quiet)
-    loss = "n/a" if r.loss is None else f"{r.loss:.6g}"
-    print(f"trained run {r.run}: {r.epochs} epochs, {r.steps} steps in total, {r.rows} rows, "
-          f"{r.seconds:.1f} s, last epoch's mean loss {loss}")
-    return 0
+    return train(db, _source(args), args.target, args.features, s, quiet=args.quiet,
+                 snapshot=args.snapshot)
 
 
 def _source(args) -> Source:

@@ -8,6 +8,7 @@ The library accepts a path or an open connection, as sqlite-utils does::
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,12 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(path, read_only=read_only)
     except duckdb.Error as e:
+        held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(e))
+        if held:
+            raise SqlnetError(
+                f"{path} is in use by process {held.group(2)} ({held.group(1)}), probably a "
+                "running `sqlnet train`; wait for it to finish, or read the --snapshot file "
+                "it writes after every epoch") from None
         raise SqlnetError(f"cannot open {path} as a DuckDB database: {_first_line(e)}") from None
 
 

@@ -5,7 +5,11 @@ settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -15,7 +19,7 @@ from .data import Loaded, Source, load, stage
 from .db import Database
 from .errors import SqlnetError
 from .phases import step as step_statement
-from .queries import column, query
+from .queries import column, query, table
 from .seeded import chain
 
 
@@ -45,7 +49,8 @@ class Report:
 
 
 def train(db: Database, source: Source, targets: list[str], features: list[str] | None = None,
-          settings: Settings | None = None, quiet: bool = True, out: TextIO | None = None) -> Report:
+          settings: Settings | None = None, quiet: bool = True, out: TextIO | None = None,
+          snapshot: str | None = None) -> Report:
     """Train the database's model (creating it if there is none) on source.
 
     Progress lines (unless quiet) go to out, by default the current stderr.
@@ -55,9 +60,9 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
     if s.epochs < 0:
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
     with db.transaction():
-        net, loaded = _prepare(db, source, targets, features, s)
+        net, _ = _prepare(db, source, targets, features, s)
         run = _start_run(db, net, source, s.epochs)
-    return _loop(db, net, run, s.epochs, loaded.rows, quiet, out)
+    return _loop(db, net, _plan(db, net, run), quiet, out, snapshot)
 
 
 def _prepare(db: Database, source: Source, targets: list[str], features: list[str] | None,
@@ -155,9 +160,48 @@ def _names(db: Database, which: str, model: int) -> list[str]:
 def _start_run(db: Database, net: M.Network, source: Source, epochs: int) -> int:
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
-    db.sql("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-           [net.model, run, str(source), epochs, net.batch_size, net.lr])
+    first = db.rows(query("last_position"), model=net.model)[0][0] + 1
+    db.sql("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, NULL)",
+           [net.model, run, str(source), first, epochs, net.batch_size, net.lr])
     return run
+
+
+@dataclass
+class Plan:
+    """Where a run starts (or resumes) and where it ends."""
+
+    run: int
+    epoch: int          # the first epoch to work on
+    batch: int          # the first batch of that epoch
+    step: int           # the last step done so far
+    last_epoch: int     # the run's final epoch
+    rows: int
+
+
+def _plan(db: Database, net: M.Network, run: int) -> Plan:
+    first, epochs = db.sql("SELECT first_epoch, epochs FROM runs WHERE model = ? AND run = ?",
+                           [net.model, run]).fetchone()
+    epoch, step, done = db.rows(query("run_position"), model=net.model, run=run)[0]
+    rows = db.sql("SELECT COUNT(*) FROM train_rows WHERE model = ?", [net.model]).fetchone()[0]
+    return Plan(run, epoch or first, done, step, first + epochs - 1, rows)
+
+
+def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
+           snapshot: str | None = None) -> Report:
+    """Continue the model's last run where it stopped (after a kill, a crash or Ctrl-C).
+
+    The run's settings, data and shuffle order are all in the database, so the finished run
+    has the same weights, bit for bit, as one that was never interrupted.
+    """
+    net = M.load(db)
+    row = db.sql("SELECT run, finished_at FROM runs WHERE model = ? ORDER BY run DESC LIMIT 1",
+                 [net.model]).fetchone()
+    if row is None:
+        raise SqlnetError("the model has no training run to resume")
+    if row[1] is not None:
+        raise SqlnetError(f"run {row[0]} finished at {row[1]:%Y-%m-%d %H:%M:%S}; "
+                          "there is nothing to resume")
+    return _loop(db, net, _plan(db, net, row[0]), quiet, out or sys.stderr, snapshot)
 
 
 class Statements:
@@ -168,43 +212,107 @@ class Statements:
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
         self.step = step_statement(net)
+        self.check = query("step_check")
         self.update = [query("sgd_weights"), query("sgd_biases")]
         self.log = query("log_step")
 
 
-def _loop(db: Database, net: M.Network, run: int, epochs: int, rows: int,
-          quiet: bool, out: TextIO) -> Report:
+class Interrupted(Exception):
+    """Ctrl-C arrived; training stopped at a step boundary."""
+
+
+def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
+          snapshot: str | None = None) -> Report:
     st = Statements(net)
-    epoch0, step = db.rows(query("last_position"), model=net.model)[0]
-    start, shown = time.perf_counter(), 0.0
+    step, start, shown = plan.step, time.perf_counter(), 0.0
     reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
-    for epoch in range(epoch0 + 1, epoch0 + epochs + 1):
-        if reorder or epoch == epoch0 + 1:
-            for tree in st.epoch:
-                db.run(tree, epoch=epoch)
-            batches = db.scalar(st.batches)
-        for batch in range(batches):
-            step += 1
-            _step(db, st, batch, run=run, epoch=epoch, step=step)
-        now = time.perf_counter()
-        if not quiet and (now - shown > 1.0 or epoch == epoch0 + epochs):
-            shown = now
-            _progress(db, net, out, epoch, epoch0 + epochs, (epoch - epoch0) * rows / (now - start))
-    if epochs:
-        db.run(query("clear_last_step"))
-        db.run(query("keep_last_step"))
-    loss = db.scalar(query("epoch_loss"), model=net.model, epoch=epoch0 + epochs)
-    return Report(run, epochs, step, rows, time.perf_counter() - start, loss)
+    with _sigint() as stop:
+        for epoch in range(plan.epoch, plan.last_epoch + 1):
+            if reorder or epoch == plan.epoch:
+                for tree in st.epoch:
+                    db.run(tree, epoch=epoch)
+                batches = db.scalar(st.batches)
+            for batch in range(plan.batch if epoch == plan.epoch else 0, batches):
+                if stop():
+                    raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
+                                      f"(run {plan.run}, {step} steps done)")
+                step += 1
+                _step(db, st, batch, run=plan.run, epoch=epoch, step=step)
+            if snapshot:
+                save_snapshot(db, snapshot)
+            now = time.perf_counter()
+            if not quiet and (now - shown > 1.0 or epoch == plan.last_epoch):
+                shown = now
+                done = (epoch - plan.epoch + 1) * plan.rows
+                _progress(db, net, out, epoch, plan.last_epoch, done / (now - start))
+    _finish(db, plan, stepped=step > plan.step)
+    loss = db.scalar(query("epoch_loss"), model=net.model, epoch=plan.last_epoch)
+    return Report(plan.run, plan.last_epoch - plan.epoch + 1, step, plan.rows,
+                  time.perf_counter() - start, loss)
+
+
+def _finish(db: Database, plan: Plan, stepped: bool) -> None:
+    with db.transaction():
+        if stepped:  # the step_tape of this process holds the run's last step
+            db.run(query("clear_last_step"))
+            db.run(query("keep_last_step"))
+        db.sql("UPDATE runs SET finished_at = CURRENT_TIMESTAMP WHERE run = ?", [plan.run])
+
+
+@contextlib.contextmanager
+def _sigint():
+    """Ctrl-C sets a flag that the loop reads between steps, so no step is cut in half."""
+    hit = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    old = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _step(db: Database, st: Statements, batch: int, **where: int) -> None:
-    """One optimizer step: forward, error and backward in one statement, then the update."""
+    """One optimizer step: forward, error and backward in one statement, then the update.
+
+    A step whose loss or gradients are not finite is rolled back: the database keeps the
+    last finite weights.
+    """
     t0 = time.perf_counter()
     with db.transaction():
         db.run(st.step, batch=batch)
+        bad, loss = db.rows(st.check)[0]
+        if bad:
+            raise SqlnetError(f"training diverged at epoch {where['epoch']}, step {where['step']}: "
+                              f"the loss is {loss} or a gradient is not finite; the database keeps "
+                              "the weights of the step before; try a smaller --lr")
         for tree in st.update:
             db.run(tree)
         db.run(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000, **where)
+
+
+def save_snapshot(db: Database, path: str) -> None:
+    """Copy the model's tables to a DuckDB file that others can read while training goes on.
+
+    Written beside the target and renamed over it, so a reader sees a whole epoch or the one
+    before, never half of one.
+    """
+    tmp = f"{path}.tmp"
+    for p in (tmp, tmp + ".wal"):
+        if os.path.exists(p):
+            os.remove(p)
+    db.run(query("attach_snapshot"), path=tmp)
+    try:
+        for name in SNAPSHOT_TABLES:
+            db.run(query("copy_to_snapshot", source=table(name), target=table(name)))
+    finally:
+        db.sql("DETACH snapshot")
+    os.replace(tmp, path)
+
+
+SNAPSHOT_TABLES = ["sqlnet_meta", "models", "layers", "weights", "biases", "feature_names",
+                   "target_names", "classes", "runs", "training_log"]
 
 
 def _progress(db, net, out, epoch, last, rate) -> None:

@@ -116,7 +116,8 @@ def gradients(Ws, bs, acts, loss, X, Y):
     return L, gW, gb
 
 
-def train(Ws, bs, acts, loss, X, Y, lr, batch_size, epochs, seed, shuffle=True, first_epoch=1):
+def train(Ws, bs, acts, loss, X, Y, lr, batch_size, epochs, seed, shuffle=True, first_epoch=1,
+          max_steps=None):
     """Plain SGD; returns the final parameters and every step's loss."""
     Ws, bs = [W.copy() for W in Ws], [b.copy() for b in bs]
     n, losses = len(X), []
@@ -124,6 +125,8 @@ def train(Ws, bs, acts, loss, X, Y, lr, batch_size, epochs, seed, shuffle=True, 
     for epoch in range(first_epoch, first_epoch + epochs):
         rows = order(n, seed, epoch, shuffle)
         for start in range(0, n, size):
+            if max_steps is not None and len(losses) == max_steps:
+                return Ws, bs, losses
             idx = rows[start:start + size]
             L, gW, gb = gradients(Ws, bs, acts, loss, X[idx], Y[idx])
             losses.append(L)

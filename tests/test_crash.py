@@ -1,0 +1,153 @@
+"""Crash safety: SIGKILL at random moments, Ctrl-C, divergence; every time the database
+holds the weights of exactly one completed step, and resuming ends where an uninterrupted
+run ends, bit for bit.
+
+SQLNET_KILLS sets the number of kills (20 in CI; try 200 for a longer run).
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import numpy as np
+import pytest
+
+from conftest import params_as_arrays, write_csv
+import reference as ref
+from sqlnet import model as M
+from sqlnet.data import Source
+from sqlnet.db import Database
+from sqlnet.train import Settings, train
+
+KILLS = int(os.environ.get("SQLNET_KILLS", "20"))
+WIDTHS, ACTS = [3, 4, 1], ["tanh", "identity"]
+EPOCHS, BATCH, LR, SEED = 60, 4, 0.05, 11
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("crash")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(24, 3))
+    Y = np.sin(X[:, :1]) + 0.1 * X[:, 1:2]
+    data = write_csv(d / "data.csv", ["a", "b", "c", "y"], [list(x) + list(y) for x, y in zip(X, Y)])
+    with Database(d / "whole.duckdb") as db:        # the uninterrupted run
+        train(db, Source(str(data)), ["y"], settings=Settings(
+            epochs=EPOCHS, hidden=[4], activation="tanh", loss="mse", lr=LR, batch_size=BATCH, seed=SEED))
+        whole = params_as_arrays(M.parameters(db))
+    return d, data, X, Y, whole
+
+
+def cli(*args):
+    return [sys.executable, "-m", "sqlnet", *map(str, args)]
+
+
+def state(path):
+    """(steps logged, weights) of a database after a kill; it must open."""
+    con = duckdb.connect(str(path))
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "runs" not in tables or not con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]:
+            return None
+        steps = [r[0] for r in con.execute("SELECT step FROM training_log ORDER BY step").fetchall()]
+        db = Database(con)
+        return steps, params_as_arrays(M.parameters(db))
+    finally:
+        con.close()
+
+
+def test_sigkill_at_random_moments_then_resume(setup):
+    d, data, X, Y, (Ww, bw) = setup
+    db = d / "killed.duckdb"
+    first = cli("train", db, "--data", data, "--target", "y", "--hidden", 4, "--activation", "tanh",
+                "--loss", "mse", "--lr", LR, "--batch-size", BATCH, "--seed", SEED,
+                "--epochs", EPOCHS, "--quiet")
+    W0, b0 = ref.init_weights(WIDTHS, ACTS, SEED)
+    rnd, kills, finished = random.Random(KILLS), 0, False
+    while not finished:
+        s = state(db) if db.exists() else None
+        p = subprocess.Popen(first if s is None else cli("train", db, "--resume", "--quiet"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kills < KILLS:
+            time.sleep(rnd.uniform(0.3, 1.6))
+        if p.poll() is None and kills < KILLS:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills += 1
+            s = state(db)
+            if s is None:
+                continue                      # killed before the run's setup committed
+            steps, (W, b) = s
+            assert steps == list(range(1, len(steps) + 1))     # one log row per step, no gaps
+            Wr, br, _ = ref.train(W0, b0, ACTS, "mse", X, Y, LR, BATCH, EPOCHS, SEED,
+                                  max_steps=len(steps))
+            for got, want in zip(W + b, Wr + br):               # the weights of that very step
+                np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+        else:
+            assert p.wait() == 0, p.stderr.read().decode()
+            finished = True
+    assert kills == KILLS
+    steps, (W, b) = state(db)
+    assert steps == list(range(1, EPOCHS * 6 + 1))
+    for got, want in zip(W + b, Ww + bw):
+        assert np.array_equal(got, want)                       # bit for bit
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resumes(setup):
+    d, data, X, Y, (Ww, bw) = setup
+    db = d / "interrupted.duckdb"
+    p = subprocess.Popen(cli("train", db, "--data", data, "--target", "y", "--hidden", 4,
+                             "--activation", "tanh", "--loss", "mse", "--lr", LR,
+                             "--batch-size", BATCH, "--seed", SEED, "--epochs", EPOCHS),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()                 # the first progress line: training is under way
+    assert line.startswith("epoch ")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130
+    assert "interrupted before epoch" in err and f"sqlnet train {db} --resume" in err
+    assert "Traceback" not in err
+    r = subprocess.run(cli("train", db, "--resume", "--quiet"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    steps, (W, b) = state(db)
+    assert steps == list(range(1, EPOCHS * 6 + 1))
+    for got, want in zip(W + b, Ww + bw):
+        assert np.array_equal(got, want)
+    r = subprocess.run(cli("train", db, "--resume"), capture_output=True, text=True)
+    assert r.returncode == 2 and "nothing to resume" in r.stderr
+
+
+def test_divergence_stops_with_the_last_finite_weights(tmp_path, capsys):
+    from sqlnet.cli import main
+    data = write_csv(tmp_path / "d.csv", ["x", "y"], [[i, 1e6 * i] for i in range(10)])
+    db = tmp_path / "d.duckdb"
+    code = main(["train", str(db), "--data", str(data), "--target", "y", "--lr", "1000",
+                 "--batch-size", "0", "--epochs", "200", "--activation", "identity", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "diverged" in err and len(err.strip().splitlines()) == 1
+    with Database(db) as d:
+        W, b = params_as_arrays(M.parameters(d))
+        last = d.sql("SELECT MAX(step), COUNT(*) FROM training_log").fetchone()
+    assert all(np.isfinite(w).all() for w in W + b)
+    assert last[0] == last[1] and last[0] >= 1              # the finite steps stayed
+
+
+def test_snapshot_can_be_read_while_training(setup, tmp_path):
+    d, data, *_ = setup
+    db, snap = tmp_path / "s.duckdb", tmp_path / "snap.duckdb"
+    p = subprocess.Popen(cli("train", db, "--data", data, "--target", "y", "--hidden", 4,
+                             "--epochs", 200, "--batch-size", 4, "--snapshot", snap),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr.readline().startswith("epoch ")
+        busy = subprocess.run(cli("inspect", db), capture_output=True, text=True)
+        assert busy.returncode == 2 and "in use by process" in busy.stderr
+        assert "Traceback" not in busy.stderr
+        seen = subprocess.run(cli("sql", snap, "SELECT COUNT(*) FROM weights"), capture_output=True, text=True)
+        assert seen.returncode == 0 and seen.stdout.split()[-1] == "16", seen.stderr
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
