@@ -5,9 +5,11 @@ tables loaded_rows, loaded_inputs and loaded_targets (all in batch 0) for the ca
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
@@ -46,11 +48,36 @@ def stage(db: Database, source: Source) -> dict[str, str]:
     else:
         _check_file(source.path)
         parquet = source.path.lower().endswith((".parquet", ".pq"))
-        db.run(query("stage_parquet" if parquet else "stage_csv"), path=source.path)
+        header = None if parquet else _csv_header(source.path)
+        try:
+            db.run(query("stage_parquet" if parquet else "stage_csv"), path=source.path)
+        except duckdb.Error as e:
+            kind = "Parquet" if parquet else "CSV"
+            raise SqlnetError(f"cannot read {source.path} as {kind}: "
+                              f"{str(e).strip().splitlines()[0]}") from None
+        if header is not None and _columns(db) != header:
+            raise SqlnetError(f"the rows of {source.path} do not all have the {len(header)} "
+                              "columns of its header")
     types = {name: kind for name, kind, *_ in db.sql("DESCRIBE staging").fetchall()}
     if not db.scalar(query("row_count")):
         raise SqlnetError(f"{source} has no data rows")
     return types
+
+
+def _columns(db: Database) -> list[str]:
+    return [r[0] for r in db.sql("DESCRIBE staging").fetchall()]
+
+
+def _csv_header(path: str) -> list[str]:
+    """The header line, read here because DuckDB's sniffer renames duplicates (a, a_1) and,
+    given ragged rows, may take the widest row for the header."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader([f.readline()]), [])
+    seen = {n for n in header if header.count(n) > 1}
+    if seen:
+        raise SqlnetError(f"{path} names column(s) {', '.join(map(repr, sorted(seen)))} "
+                          "more than once")
+    return header
 
 
 def _check_file(path: str) -> None:

@@ -8,6 +8,7 @@ The library accepts a path or an open connection, as sqlite-utils does::
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,8 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
             raise SqlnetError(f"cannot create {path}: directory {p.parent} does not exist")
         if p.is_dir():
             raise SqlnetError(f"{path} is a directory, not a database file")
+        if p.exists() and not read_only and not os.access(p, os.W_OK):
+            raise SqlnetError(f"{path} is read-only; this command writes to the database")
     try:
         return duckdb.connect(path, read_only=read_only)
     except duckdb.Error as e:

@@ -166,6 +166,17 @@ BAD = [
     ("unknown activation", ["train", "{db2}", "--data", "{data}", "--target", "label", "--activation", "gelu"], "unknown activation"),
     ("unknown loss", ["train", "{db2}", "--data", "{data}", "--target", "label", "--loss", "hinge"], "unknown loss"),
     ("missing option", ["train", "{db}", "--data", "{data}"], "--target"),
+    ("ragged rows", ["train", "{db2}", "--data", "{d}/ragged.csv", "--target", "y"], "do not all have"),
+    ("short row", ["train", "{db2}", "--data", "{d}/short_row.csv", "--target", "y"], "do not all have"),
+    ("duplicate columns", ["train", "{db2}", "--data", "{d}/dup.csv", "--target", "y"], "more than once"),
+    ("NaN feature", ["train", "{db2}", "--data", "{d}/nanx.csv", "--target", "y"], "empty, NaN"),
+    ("NaN target", ["train", "{db2}", "--data", "{d}/nany.csv", "--target", "y"], "empty, NaN"),
+    ("infinite feature", ["train", "{db2}", "--data", "{d}/infx.csv", "--target", "y"], "empty, NaN"),
+    ("empty label", ["evaluate", "{db}", "--data", "{d}/nolabel.csv", "--target", "label"], "empty cell"),
+    ("random bytes", ["train", "{db2}", "--data", "{d}/bytes.csv", "--target", "y"], "cannot read"),
+    ("unknown optimizer", ["train", "{db}", "--data", "{data}", "--target", "label", "--optimizer", "adamax"], "unknown optimizer"),
+    ("resume with data", ["train", "{db}", "--resume", "--data", "{data}"], "--resume"),
+    ("resume nothing", ["train", "{db}", "--resume"], "nothing to resume"),
     ("reshape a model", ["train", "{db}", "--data", "{data}", "--target", "label", "--hidden", "9"], "already holds"),
     ("wrong target", ["train", "{db}", "--data", "{d}/text.csv", "--target", "y"], "trained on target"),
 ]
@@ -180,6 +191,14 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(trained, tmp_path, cap
     (d / "hole.csv").write_text("a,b,y\n1,2,0\n3,,1\n")
     (d / "short.csv").write_text("a,b,label\n1,2,up\n")
     (d / "newlabel.csv").write_text("a,b,c,label\n1,2,3,sideways\n")
+    (d / "ragged.csv").write_text("a,b,y\n1,2,3\n4,5\n6,7,8,9\n")
+    (d / "short_row.csv").write_text("a,b,y\n1,2,3\n4,5\n6,7,8\n9,10,11\n")
+    (d / "dup.csv").write_text("a,a,y\n1,2,3\n4,5,6\n")
+    (d / "nanx.csv").write_text("a,b,y\n1,nan,3\n4,5,6\n")
+    (d / "nany.csv").write_text("a,b,y\n1,2,3\n4,5,nan\n")
+    (d / "infx.csv").write_text("a,b,y\n1,1e999,3\n4,5,6\n")
+    (d / "nolabel.csv").write_text("a,b,c,label\n1,2,3,up\n1,2,3,\n")
+    (d / "bytes.csv").write_bytes(bytes(range(256)) * 3)
     user = d / "user.duckdb"
     if not user.exists():
         con = duckdb.connect(str(user))
@@ -220,3 +239,33 @@ def test_no_shuffle_features_and_progress(tmp_path, capsys):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     shuffled, _, _ = ref.train(W0, b0, ["sigmoid", "identity"], "half_sse", X[:, :2], Y, 0.5, 2, 2, seed=0)
     assert not np.allclose(shuffled[0], W1[0], rtol=1e-9)    # the flag made a difference
+
+
+def test_read_only_database_is_refused(trained, tmp_path):
+    """A database file the user cannot write: one line, exit 2, the file untouched."""
+    import shutil, stat, subprocess, sys, tempfile
+    _, db, data = trained
+    here = tempfile.mkdtemp()
+    os.chmod(here, 0o755)
+    ro = os.path.join(here, "ro.duckdb")
+    shutil.copy(db, ro)
+    os.chmod(ro, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    before = open(ro, "rb").read()
+    shutil.copy(data, os.path.join(here, "data.csv"))
+    os.chmod(os.path.join(here, "data.csv"), 0o644)
+    argv = [sys.executable, "-m", "sqlnet", "train", ro, "--data", os.path.join(here, "data.csv"),
+            "--target", "label", "--epochs", "1"]
+    as_nobody = (lambda: os.setuid(65534)) if os.geteuid() == 0 else None  # root writes anything
+    try:
+        reachable = subprocess.run([sys.executable, "-c", "import sqlnet"], preexec_fn=as_nobody,
+                                   capture_output=True).returncode == 0
+    except PermissionError:
+        reachable = False
+    if reachable:
+        r = subprocess.run(argv, preexec_fn=as_nobody, capture_output=True, text=True)
+        assert r.returncode == 2 and "is read-only" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    else:  # the interpreter is not reachable by another user here: check the same path in-process
+        from unittest import mock
+        with mock.patch("os.access", return_value=False):
+            assert main(argv[3:]) == 2
+    assert open(ro, "rb").read() == before

@@ -1,0 +1,54 @@
+"""Any name works as a name and never executes: quotes, semicolons, spaces, unicode, keywords."""
+import numpy as np
+import pytest
+
+from conftest import write_csv
+from sqlnet.cli import main
+
+NAMES = ['x"; DROP TABLE weights; --', "select", "row", "värde", "a b", "'; DELETE FROM models; --"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, *capsys.readouterr()
+
+
+def test_every_command_takes_hostile_names(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, len(NAMES) - 1))
+    labels = ["x'); DROP TABLE biases; --" if v > 0 else "ok" for v in X[:, 0]]
+    target = NAMES[-1]
+    data = write_csv(tmp_path / "h.csv", NAMES, [list(x) + [l] for x, l in zip(X, labels)])
+    db = tmp_path / "h.duckdb"
+    features = ",".join(NAMES[1:-1])                # the first name has a comma-free subset
+    code, out, err = run(capsys, "train", db, "--data", data, "--target", target, "--hidden", "3",
+                         "--epochs", "2", "--quiet")
+    assert code == 0, err
+    code, out, err = run(capsys, "sql", db, "SELECT name FROM feature_names ORDER BY col")
+    assert out.splitlines()[1:] == [n.rjust(max(map(len, NAMES[:-1]))) for n in NAMES[:-1]]
+    table = 'my "table"; DROP TABLE layers; --'
+    quoted = '"' + table.replace('"', '""') + '"'
+    assert run(capsys, "sql", db, f"CREATE TABLE {quoted} AS SELECT * FROM read_csv('{data}')")[0] == 0
+    for argv in (["evaluate", db, "--table", table, "--target", target],
+                 ["predict", db, "--table", table],
+                 ["evaluate", db, "--data", data, "--target", target],
+                 ["train", db, "--table", table, "--target", target, "--epochs", "1", "--quiet"],
+                 ["inspect", db]):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv, err)
+    code, out, _ = run(capsys, "sql", db, "SELECT label FROM classes ORDER BY class")
+    assert "x'); DROP TABLE biases; --" in out
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) FROM information_schema.tables "
+                       "WHERE table_name IN ('weights', 'biases', 'layers', 'models')")
+    assert out.split()[-1] == "4"                   # nothing was dropped
+    # --features takes names too (those without commas):
+    db2 = tmp_path / "h2.duckdb"
+    code, out, err = run(capsys, "train", db2, "--data", data, "--target", target,
+                         "--features", features, "--epochs", "1", "--quiet")
+    assert code == 0, err
+
+
+def test_a_missing_hostile_table_is_refused(tmp_path, capsys):
+    db = tmp_path / "e.duckdb"
+    code, out, err = run(capsys, "train", db, "--table", 'x"; DROP TABLE y; --', "--target", "t")
+    assert code == 2 and "has no table" in err and len(err.strip().splitlines()) == 1
