@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         created = None
         return code
     except SqlnetError as e:
-        return _fail(str(e), created)
+        return _fail(str(e))
     except duckdb.Error as e:
-        return _fail(str(e).strip().splitlines()[0], created)
+        return _fail(str(e).strip().splitlines()[0])
     except KeyboardInterrupt:
         print("sqlnet: interrupted", file=sys.stderr)
         return 130
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             _remove(created)
 
 
-def _fail(message: str, created: str | None) -> int:  # noqa: ARG001 - main removes it
+def _fail(message: str) -> int:
     print(f"sqlnet: error: {message}", file=sys.stderr)
     return 2
 

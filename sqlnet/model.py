@@ -131,6 +131,18 @@ def replace(net: Network, **changes) -> Network:
     return dataclasses.replace(net, **changes)
 
 
+def feature_names(db: Database, model: int = 0) -> list[str]:
+    """The model's input columns, in the order of layer 1's weight rows."""
+    return [r[0] for r in db.sql("SELECT name FROM feature_names WHERE model = ? ORDER BY col",
+                                 [model]).fetchall()]
+
+
+def target_names(db: Database, model: int = 0) -> list[str]:
+    """The model's target columns."""
+    return [r[0] for r in db.sql("SELECT name FROM target_names WHERE model = ? ORDER BY col",
+                                 [model]).fetchall()]
+
+
 def set_layer(db: Database, layer: int, weights: list[list[float]], biases: list[float],
               model: int = 0) -> None:
     """Overwrite a layer's weights (fan_in rows of fan_out) and biases with given numbers.

@@ -15,14 +15,9 @@ from .phases import error, forward, with_ctes
 from .queries import column, number, query, table
 
 
-def _names(db: Database, sql: str, model: int) -> list[str]:
-    return [r[0] for r in db.sql(sql, [model]).fetchall()]
-
-
 def _prepare(db: Database, source: Source, with_targets: bool, targets: list[str] | None = None):
     net = M.load(db)
-    features = _names(db, "SELECT name FROM feature_names WHERE model = ? ORDER BY col", net.model)
-    stored = _names(db, "SELECT name FROM target_names WHERE model = ? ORDER BY col", net.model)
+    features, stored = M.feature_names(db, net.model), M.target_names(db, net.model)
     if not features:
         raise SqlnetError("the model has not been trained yet: it has no feature names")
     if targets and targets != stored:

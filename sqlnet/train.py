@@ -71,7 +71,7 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
         raise SqlnetError("--target names no column")
     net = _existing(db, source, targets, features, s) if db.has_model() else \
         _new(db, source, targets, features, s)
-    loaded = load(db, source, _names(db, "feature_names", net.model), targets, net.model,
+    loaded = load(db, source, M.feature_names(db, net.model), targets, net.model,
                   net.task, learn_classes=True)
     if net.task == "classification":
         n = db.sql("SELECT COUNT(*) FROM classes WHERE model = ?", [net.model]).fetchone()[0]
@@ -87,11 +87,11 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
 
 def _existing(db, source, targets, features, s: Settings) -> M.Network:
     net = M.load(db)
-    stored_t = _names(db, "target_names", net.model)
+    stored_t = M.target_names(db, net.model)
     if stored_t and targets != stored_t:
         raise SqlnetError(f"the model was trained on target {','.join(stored_t)}, "
                           f"not {','.join(targets)}")
-    stored_f = _names(db, "feature_names", net.model)
+    stored_f = M.feature_names(db, net.model)
     if features and features != stored_f:
         raise SqlnetError(f"the model's features are {','.join(stored_f)}; "
                           f"--features asks for {','.join(features)}")
@@ -100,10 +100,11 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
         _store_names(db, net.model, _features(types, targets, features), targets)
     net = M.replace(net, **{k: getattr(s, k) for k in ("lr", "batch_size", "seed", "shuffle")
                             if getattr(s, k) is not None})
-    if len(_names(db, "feature_names", net.model)) != net.widths[0]:
-        raise SqlnetError(f"the data has {len(_names(db, 'feature_names', net.model))} features "
-                          f"but the model's first layer takes {net.widths[0]}")
-    M.Network.check(M.replace(net))
+    n = len(M.feature_names(db, net.model))
+    if n != net.widths[0]:
+        raise SqlnetError(f"the data has {n} features but the model's first layer takes "
+                          f"{net.widths[0]}")
+    M.replace(net).check()
     M.save_settings(db, net)
     return net
 
@@ -149,12 +150,6 @@ def _store_names(db: Database, model: int, features: list[str], targets: list[st
                        [[model, i, n] for i, n in enumerate(features)])
     db.con.executemany("INSERT INTO target_names VALUES (?, ?, ?)",
                        [[model, i, n] for i, n in enumerate(targets)])
-
-
-def _names(db: Database, which: str, model: int) -> list[str]:
-    sql = {"feature_names": "SELECT name FROM feature_names WHERE model = ? ORDER BY col",
-           "target_names": "SELECT name FROM target_names WHERE model = ? ORDER BY col"}[which]
-    return [r[0] for r in db.sql(sql, [model]).fetchall()]
 
 
 def _start_run(db: Database, net: M.Network, source: Source, epochs: int) -> int:
