@@ -35,3 +35,7 @@ ATTACH $path AS snapshot;
 -- name: copy_to_snapshot
 -- One model table, copied whole into the snapshot.
 CREATE TABLE snapshot.:target AS SELECT * FROM :source;
+
+-- name: set_threads
+-- How many threads DuckDB runs the phases on (1: the same bits on every run).
+SET threads = $n;

@@ -66,6 +66,9 @@ def build_parser() -> Parser:
                    help="continue the last run where it stopped (after a kill or Ctrl-C)")
     c.add_argument("--snapshot", metavar="FILE",
                    help="after every epoch, copy the model to FILE for reading while training")
+    c.add_argument("--threads", type=int, default=1,
+                   help="DuckDB threads (default 1: every run gives the same bits; more is "
+                        "faster on large data but may differ in the last bit)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("predict", help="predict with the model",
@@ -212,7 +215,7 @@ def _train(db: Database, args) -> int:
             if args.data or args.table or args.target:
                 raise SqlnetError("--resume continues the last run with its own data and settings; "
                                   "give it no --data, --table or --target")
-            r = resume(db, quiet=args.quiet, snapshot=args.snapshot)
+            r = resume(db, quiet=args.quiet, snapshot=args.snapshot, n_threads=args.threads)
         else:
             r = _train_new_run(db, args, train, Settings)
     except Interrupted as e:
@@ -231,7 +234,8 @@ def _train_new_run(db: Database, args, train, Settings):
         raise SqlnetError("train needs --target COL")
     s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  shuffle=False if args.no_shuffle else None, hidden=args.hidden,
-                 activation=args.activation, output_activation=args.output_activation, loss=args.loss)
+                 activation=args.activation, output_activation=args.output_activation, loss=args.loss,
+                 threads=args.threads)
     if db.has_model() and (args.hidden or args.loss or args.output_activation):
         raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
                           "--output-activation only shape a new one")

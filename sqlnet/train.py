@@ -36,6 +36,7 @@ class Settings:
     activation: str = "relu"         # a new model's hidden activation
     output_activation: str | None = None
     loss: str | None = None          # a new model's loss (default: inferred from the target)
+    threads: int = 1                 # DuckDB threads; 1 gives the same bits on every run
 
 
 @dataclass
@@ -59,10 +60,31 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
     out = out or sys.stderr
     if s.epochs < 0:
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
+    if s.threads < 1:
+        raise SqlnetError(f"--threads must be 1 or more, got {s.threads}")
     with db.transaction():
         net, _ = _prepare(db, source, targets, features, s)
         run = _start_run(db, net, source, s.epochs)
-    return _loop(db, net, _plan(db, net, run), quiet, out, snapshot)
+    with threads(db, s.threads):
+        return _loop(db, net, _plan(db, net, run), quiet, out, snapshot)
+
+
+@contextlib.contextmanager
+def threads(db: Database, n: int):
+    """Run the block on n DuckDB threads.
+
+    With more than one, the branches of a UNION ALL and the parts of a GROUP BY may meet in
+    a different order on every run, and floating-point sums then differ in the last bit;
+    on one thread a run is reproducible bit for bit (and can be resumed exactly).
+    """
+    if n < 1:
+        raise SqlnetError(f"--threads must be 1 or more, got {n}")
+    old = db.sql("SELECT current_setting('threads')").fetchone()[0]
+    db.run(query("set_threads"), n=n)
+    try:
+        yield
+    finally:
+        db.run(query("set_threads"), n=int(old))
 
 
 def _prepare(db: Database, source: Source, targets: list[str], features: list[str] | None,
@@ -182,7 +204,7 @@ def _plan(db: Database, net: M.Network, run: int) -> Plan:
 
 
 def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
-           snapshot: str | None = None) -> Report:
+           snapshot: str | None = None, n_threads: int = 1) -> Report:
     """Continue the model's last run where it stopped (after a kill, a crash or Ctrl-C).
 
     The run's settings, data and shuffle order are all in the database, so the finished run
@@ -196,7 +218,8 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
     if row[1] is not None:
         raise SqlnetError(f"run {row[0]} finished at {row[1]:%Y-%m-%d %H:%M:%S}; "
                           "there is nothing to resume")
-    return _loop(db, net, _plan(db, net, row[0]), quiet, out or sys.stderr, snapshot)
+    with threads(db, n_threads):
+        return _loop(db, net, _plan(db, net, row[0]), quiet, out or sys.stderr, snapshot)
 
 
 class Statements:

@@ -174,6 +174,7 @@ BAD = [
     ("infinite feature", ["train", "{db2}", "--data", "{d}/infx.csv", "--target", "y"], "empty, NaN"),
     ("empty label", ["evaluate", "{db}", "--data", "{d}/nolabel.csv", "--target", "label"], "empty cell"),
     ("random bytes", ["train", "{db2}", "--data", "{d}/bytes.csv", "--target", "y"], "cannot read"),
+    ("no threads", ["train", "{db}", "--data", "{data}", "--target", "label", "--threads", "0"], "--threads"),
     ("unknown optimizer", ["train", "{db}", "--data", "{data}", "--target", "label", "--optimizer", "adamax"], "unknown optimizer"),
     ("resume with data", ["train", "{db}", "--resume", "--data", "{data}"], "--resume"),
     ("resume nothing", ["train", "{db}", "--resume"], "nothing to resume"),
@@ -269,3 +270,25 @@ def test_read_only_database_is_refused(trained, tmp_path):
         with mock.patch("os.access", return_value=False):
             assert main(argv[3:]) == 2
     assert open(ro, "rb").read() == before
+
+
+def test_threads_option(tmp_path, capsys):
+    """--threads 2 trains the same network (to rounding); 0 threads is refused."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    data = write_csv(tmp_path / "t.csv", ["x0", "x1", "y"], [list(x) + list(y) for x, y in zip(X, Y)])
+    db = tmp_path / "t.duckdb"
+    assert run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "0", "--hidden", "3")[0] == 0
+    with Database(db) as d:
+        W0, b0 = params_as_arrays(M.parameters(d))
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "2",
+                       "--batch-size", "3", "--threads", "2", "--quiet")
+    assert code == 0, err
+    with Database(db) as d:
+        W1, b1 = params_as_arrays(M.parameters(d))
+        assert d.sql("SELECT current_setting('threads')").fetchone()[0] >= 1
+    Wr, br, _ = ref.train(W0, b0, ["relu", "identity"], "mse", X, Y, 0.1, 3, 2, seed=0)
+    for got, want in zip(W1 + b1, Wr + br):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--threads", "0")
+    assert code == 2 and "--threads" in err

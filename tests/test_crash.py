@@ -24,7 +24,8 @@ from sqlnet.train import Settings, train
 
 KILLS = int(os.environ.get("SQLNET_KILLS", "20"))
 WIDTHS, ACTS = [3, 4, 1], ["tanh", "identity"]
-EPOCHS, BATCH, LR, SEED = 60, 4, 0.05, 11
+EPOCHS = max(60, 4 * KILLS)  # about 24 steps per kill, so that the run outlasts the kills
+BATCH, LR, SEED = 4, 0.05, 11
 
 
 @pytest.fixture(scope="module")
