@@ -17,3 +17,13 @@ SELECT a.model, a.col AS row, d.col, SUM(a.value * d.value) AS value
 FROM :acts AS a
 JOIN :delta AS d ON d.model = a.model AND d.row = a.row
 GROUP BY a.model, a.col, d.col;
+
+-- name: hidden_delta_dropout
+-- Δˡ under dropout: as hidden_delta, with f' taken at the unit's own output (a.raw) and times
+-- the dropout factor (0 for a dropped unit, 1/(1 − p) for a kept one)
+SELECT e.model, e.row, e.col, e.value * :df * a.scale AS value
+FROM (SELECT d.model, d.row, w.row AS col, SUM(d.value * w.value) AS value
+      FROM :delta AS d
+      JOIN weights AS w ON w.model = d.model AND w.layer = :layer AND w.col = d.col
+      GROUP BY d.model, d.row, w.row) AS e
+JOIN :acts AS a ON a.model = e.model AND a.row = e.row AND a.col = e.col;

@@ -43,3 +43,15 @@ SELECT s.model, s.row, s.col,
 FROM (SELECT z.model, z.row, z.col, z.value,
              MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
       FROM :z AS z) AS s;
+
+-- name: dropout
+-- Inverted dropout of a hidden layer (training only): each unit of each sample is dropped
+-- with the model's probability p, or kept and scaled by 1/(1 − p). The draw :u / P is the
+-- `mix` hash of (seed, step, sample, layer, unit): integer arithmetic, the same bits on every
+-- engine. raw keeps f(z) for the derivative, scale the factor; the constant-1 column stays.
+SELECT k.model, k.row, k.col, k.value * k.scale AS value, k.value AS raw, k.scale
+FROM (SELECT a.model, a.row, a.col, a.value,
+             CASE WHEN a.col < 0 THEN 1.0
+                  WHEN :u / 2147483647.0 < m.dropout THEN 0.0
+                  ELSE 1.0 / (1.0 - m.dropout) END AS scale
+      FROM :acts AS a JOIN models AS m ON m.model = a.model) AS k;

@@ -7,9 +7,16 @@ CREATE TABLE IF NOT EXISTS sqlnet_meta (key VARCHAR, value VARCHAR);
 
 -- name: models
 -- One row per model: the settings the phases join (each model's own learning rate, loss, seed).
+-- The training controls after created_at are described in the README's options table.
 CREATE TABLE IF NOT EXISTS models (
   model INTEGER, task VARCHAR, loss VARCHAR, lr DOUBLE, seed BIGINT,
-  batch_size BIGINT, shuffle BOOLEAN, created_at TIMESTAMP
+  batch_size BIGINT, shuffle BOOLEAN, created_at TIMESTAMP,
+  optimizer VARCHAR DEFAULT 'sgd', momentum DOUBLE DEFAULT 0.9, alpha DOUBLE DEFAULT 0.99,
+  beta1 DOUBLE DEFAULT 0.9, beta2 DOUBLE DEFAULT 0.999, eps DOUBLE DEFAULT 1e-8,
+  weight_decay DOUBLE DEFAULT 0.0, l1 DOUBLE DEFAULT 0.0, clip_norm DOUBLE,
+  lr_schedule VARCHAR DEFAULT 'constant', gamma DOUBLE DEFAULT 0.1,
+  step_size INTEGER DEFAULT 10, power DOUBLE DEFAULT 0.5, dropout DOUBLE DEFAULT 0.0,
+  standardize BOOLEAN DEFAULT false, patience INTEGER, min_delta DOUBLE DEFAULT 0.0
 );
 
 -- name: layers
@@ -55,16 +62,23 @@ CREATE TABLE IF NOT EXISTS train_targets (model INTEGER, row BIGINT, col INTEGER
 -- name: runs
 -- One row per `sqlnet train`: it covers epochs first_epoch .. first_epoch + epochs − 1;
 -- finished_at stays NULL until it ends, so an interrupted run can be resumed.
+-- stopped says how it ended (completed, early_stopping); best_epoch is the epoch whose
+-- weights the model kept when it was validated.
 CREATE TABLE IF NOT EXISTS runs (
   model INTEGER, run INTEGER, source VARCHAR, first_epoch INTEGER, epochs INTEGER,
-  batch_size BIGINT, lr DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP
+  batch_size BIGINT, lr DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP,
+  stopped VARCHAR, best_epoch INTEGER, keep_history BOOLEAN DEFAULT false
 );
 
 -- name: training_log
--- One row per optimizer step: the batch's loss before the step, and the step's wall time.
+-- One row per optimizer step: the batch's loss before the step, the learning rate it used,
+-- and the step's wall time. The last step of an epoch also carries the validation scores
+-- after it (eval_accuracy for classifiers, eval_mse for regression), when there is
+-- validation data.
 CREATE TABLE IF NOT EXISTS training_log (
   model INTEGER, run INTEGER, epoch INTEGER, step INTEGER, batch_size BIGINT,
-  loss DOUBLE, lr DOUBLE, wall_ms DOUBLE, logged_at TIMESTAMP
+  loss DOUBLE, lr DOUBLE, wall_ms DOUBLE, logged_at TIMESTAMP,
+  eval_loss DOUBLE, eval_accuracy DOUBLE, eval_mse DOUBLE
 );
 
 -- name: last_step
@@ -73,3 +87,54 @@ CREATE TABLE IF NOT EXISTS training_log (
 CREATE TABLE IF NOT EXISTS last_step (
   model INTEGER, kind VARCHAR, layer INTEGER, row BIGINT, col INTEGER, value DOUBLE
 );
+
+-- name: optimizer_state
+-- The optimizer's memory per parameter, named as PyTorch names it: momentum_buffer
+-- (momentum, nesterov), square_avg (rmsprop), exp_avg and exp_avg_sq (adam, adamw).
+-- A bias is row −1. The row named step, on layer 0, counts the optimizer's steps.
+CREATE TABLE IF NOT EXISTS optimizer_state (
+  model INTEGER, name VARCHAR, layer INTEGER, row INTEGER, col INTEGER, value DOUBLE
+);
+
+-- name: valid_rows
+-- Validation samples (--validation-data or --validation-split), numbered from 0.
+CREATE TABLE IF NOT EXISTS valid_rows (model INTEGER, row BIGINT);
+
+-- name: valid_inputs
+-- Their inputs, zeros not stored.
+CREATE TABLE IF NOT EXISTS valid_inputs (model INTEGER, row BIGINT, col INTEGER, value DOUBLE);
+
+-- name: valid_targets
+-- Their targets, as train_targets.
+CREATE TABLE IF NOT EXISTS valid_targets (model INTEGER, row BIGINT, col INTEGER, value DOUBLE);
+
+-- name: best_weights
+-- The weights of the best validated epoch so far (a bias is row −1): early stopping goes back
+-- to them.
+CREATE TABLE IF NOT EXISTS best_weights (
+  model INTEGER, epoch INTEGER, layer INTEGER, row INTEGER, col INTEGER, value DOUBLE
+);
+
+-- name: weight_history
+-- With --keep-history: every parameter after every epoch (a bias is row −1).
+CREATE TABLE IF NOT EXISTS weight_history (
+  model INTEGER, run INTEGER, epoch INTEGER, layer INTEGER, row INTEGER, col INTEGER,
+  value DOUBLE
+);
+
+-- name: standardization
+-- With --standardize: each feature's mean and standard deviation over the training data
+-- (a constant feature gets std 1). Inputs are (x − mean) / std in training and prediction.
+CREATE TABLE IF NOT EXISTS standardization (model INTEGER, col INTEGER, mean DOUBLE, std DOUBLE);
+
+-- name: class_weights
+-- With --class-weight: each class's weight in the cross_entropy loss (PyTorch's weight=).
+CREATE TABLE IF NOT EXISTS class_weights (model INTEGER, class INTEGER, weight DOUBLE);
+
+-- name: training_info
+-- BigQuery ML's ML.TRAINING_INFO: one row per epoch of every run.
+CREATE OR REPLACE VIEW training_info AS
+SELECT model, run, epoch AS iteration, AVG(loss) AS loss,
+       MAX(eval_loss) AS eval_loss, MAX(eval_accuracy) AS eval_accuracy,
+       MAX(eval_mse) AS eval_mse, MAX(lr) AS learning_rate, SUM(wall_ms) AS duration_ms
+FROM training_log GROUP BY model, run, epoch;

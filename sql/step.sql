@@ -23,10 +23,11 @@ FROM :source AS l;
 DELETE FROM last_step WHERE model IN (SELECT model FROM step_tape);
 
 -- name: step_check
--- Divergence: how many of the step's loss and gradient values are not finite, and the loss.
+-- Divergence: how many of the step's loss, gradient and new parameter values are not
+-- finite, and the loss.
 SELECT COUNT(*) FILTER (WHERE NOT isfinite(value)) AS bad,
        MAX(value) FILTER (WHERE kind = 'loss') AS loss
-FROM step_tape WHERE kind IN ('loss', 'gradient');
+FROM step_tape WHERE kind IN ('loss', 'gradient', 'param');
 
 -- name: attach_snapshot
 -- A fresh snapshot file, attached for copying into.

@@ -1,30 +1,201 @@
--- The update phase: plain SGD, each model with the learning rate in its row of `models`.
--- step_tape holds the step's intermediates (see step.sql); gradient rows with row −1 are
--- the biases'.
+-- The update phase. It runs inside the step's statement, after the backward phase: its
+-- common table expressions turn the gradients into each parameter's new value and new
+-- optimizer state, and put them on the tape; the apply_* statements then copy them into
+-- weights, biases and optimizer_state. Every scalar setting is joined from the model's row
+-- of `models`, so that models with different settings share the same statements.
+-- A parameter is (layer, row, col); a bias is row −1.
 
--- name: sgd_weights
--- W ← W − lr · ∂L/∂W
-UPDATE weights AS w SET value = w.value - m.lr * g.value
-FROM step_tape AS g, models AS m
-WHERE g.kind = 'gradient' AND g.row >= 0 AND m.model = w.model
-  AND g.model = w.model AND g.layer = w.layer AND g.row = w.row AND g.col = w.col;
+-- name: layer_gradients
+-- One layer's ∂L/∂W and ∂L/∂b, labelled with the layer: the parts of `grads`.
+SELECT g.model, :layer AS layer, CAST(g.row AS INTEGER) AS row, CAST(g.col AS INTEGER) AS col,
+       g.value
+FROM :source AS g;
 
--- name: sgd_biases
--- b ← b − lr · ∂L/∂b
-UPDATE biases AS b SET value = b.value - m.lr * g.value
-FROM step_tape AS g, models AS m
-WHERE g.kind = 'gradient' AND g.row = -1 AND m.model = b.model
-  AND g.model = b.model AND g.layer = b.layer AND g.col = b.col;
+-- name: parameters
+-- Every weight and bias of the models in this batch.
+SELECT w.model, w.layer, w.row, w.col, w.value FROM weights AS w
+WHERE w.model IN (SELECT r.model FROM :rows AS r)
+UNION ALL
+SELECT b.model, b.layer, -1 AS row, b.col, b.value FROM biases AS b
+WHERE b.model IN (SELECT r.model FROM :rows AS r);
+
+-- name: learning_rate
+-- The step's learning rate from each model's schedule; $e is the epoch's index in the run
+-- (0 for its first epoch) and $epochs the run's length (cosine's T_max). PyTorch's StepLR,
+-- ExponentialLR and CosineAnnealingLR (eta_min 0), and MADlib's inv.
+SELECT m.model,
+       m.lr * CASE m.lr_schedule
+                WHEN 'step' THEN POWER(m.gamma, FLOOR(CAST($e AS DOUBLE) / m.step_size))
+                WHEN 'exponential' THEN POWER(m.gamma, CAST($e AS DOUBLE))
+                WHEN 'inv' THEN POWER(1.0 + m.gamma * $e, -m.power)
+                WHEN 'cosine' THEN (1.0 + COS(PI() * $e / $epochs)) / 2.0
+                ELSE 1.0 END AS lr
+FROM models AS m;
+
+-- name: touched_gradients
+-- Plain SGD without a penalty moves only the parameters the batch reached (sparse inputs
+-- leave most first-layer weights without a gradient row): g = ∂L/∂p.
+SELECT g.model, g.layer, g.row, g.col, p.value AS param, g.value AS grad
+FROM :grads AS g
+JOIN :params AS p ON p.model = g.model AND p.layer = g.layer AND p.row = g.row AND p.col = g.col;
+
+-- name: all_gradients
+-- Every parameter's g = ∂L/∂p + l1·sign(p): the L1 penalty l1·Σ|p| is part of the loss;
+-- a parameter no sample of the batch reached has ∂L/∂p = 0.
+SELECT p.model, p.layer, p.row, p.col, p.value AS param,
+       COALESCE(g.value, 0.0) + m.l1 * SIGN(p.value) AS grad
+FROM :params AS p
+JOIN models AS m ON m.model = p.model
+LEFT JOIN :grads AS g
+  ON g.model = p.model AND g.layer = p.layer AND g.row = p.row AND g.col = p.col;
+
+-- name: clip
+-- Clipping by global norm, PyTorch's clip_grad_norm_: each model's gradient norm ‖g‖, and the
+-- factor min(1, clip_norm / (‖g‖ + 10⁻⁶)) its gradient is scaled by.
+SELECT g.model, SQRT(SUM(g.grad * g.grad)) AS norm,
+       LEAST(1.0, MIN(m.clip_norm) / (SQRT(SUM(g.grad * g.grad)) + 1e-6)) AS scale
+FROM :g AS g JOIN models AS m ON m.model = g.model
+GROUP BY g.model;
+
+-- name: clipped
+-- g ← g · scale
+SELECT g.model, g.layer, g.row, g.col, g.param, g.grad * c.scale AS grad
+FROM :g AS g JOIN :clip AS c ON c.model = g.model;
+
+-- name: decayed
+-- L2 weight decay coupled to the gradient, as PyTorch's weight_decay for sgd, rmsprop and
+-- adam: g ← g + weight_decay · p
+SELECT g.model, g.layer, g.row, g.col, g.param, g.grad + m.weight_decay * g.param AS grad
+FROM :g AS g JOIN models AS m ON m.model = g.model;
+
+-- name: state
+-- The optimizer state of every parameter, one column per kind.
+SELECT s.model, s.layer, s.row, s.col,
+       MAX(CASE WHEN s.name = 'momentum_buffer' THEN s.value END) AS momentum_buffer,
+       MAX(CASE WHEN s.name = 'square_avg' THEN s.value END) AS square_avg,
+       MAX(CASE WHEN s.name = 'exp_avg' THEN s.value END) AS exp_avg,
+       MAX(CASE WHEN s.name = 'exp_avg_sq' THEN s.value END) AS exp_avg_sq
+FROM optimizer_state AS s WHERE s.layer > 0
+GROUP BY s.model, s.layer, s.row, s.col;
+
+-- name: optimizer_steps
+-- The step number t of this step (the optimizer's count so far, plus one).
+SELECT s.model, s.value + 1.0 AS t FROM optimizer_state AS s WHERE s.name = 'step';
+
+-- name: sgd
+-- p ← p − lr · g
+SELECT g.model, g.layer, g.row, g.col, g.param - l.lr * g.grad AS param
+FROM :g AS g JOIN :lr AS l ON l.model = g.model;
+
+-- name: momentum
+-- PyTorch SGD with momentum μ, dampening 0: buf ← μ · buf + g; p ← p − lr · buf
+SELECT u.model, u.layer, u.row, u.col, u.param - u.lr * u.buf AS param,
+       u.buf AS momentum_buffer
+FROM (SELECT g.model, g.layer, g.row, g.col, g.param, l.lr,
+             m.momentum * s.momentum_buffer + g.grad AS buf
+      FROM :g AS g JOIN :lr AS l ON l.model = g.model JOIN models AS m ON m.model = g.model
+      JOIN :state AS s
+        ON s.model = g.model AND s.layer = g.layer AND s.row = g.row AND s.col = g.col) AS u;
+
+-- name: nesterov
+-- PyTorch SGD with Nesterov momentum: buf ← μ · buf + g; p ← p − lr · (g + μ · buf)
+SELECT u.model, u.layer, u.row, u.col, u.param - u.lr * (u.grad + u.momentum * u.buf) AS param,
+       u.buf AS momentum_buffer
+FROM (SELECT g.model, g.layer, g.row, g.col, g.param, g.grad, l.lr, m.momentum,
+             m.momentum * s.momentum_buffer + g.grad AS buf
+      FROM :g AS g JOIN :lr AS l ON l.model = g.model JOIN models AS m ON m.model = g.model
+      JOIN :state AS s
+        ON s.model = g.model AND s.layer = g.layer AND s.row = g.row AND s.col = g.col) AS u;
+
+-- name: rmsprop
+-- PyTorch RMSprop: v ← α · v + (1 − α) · g²; p ← p − lr · g / (√v + ε)
+SELECT u.model, u.layer, u.row, u.col, u.param - u.lr * u.grad / (SQRT(u.v) + u.eps) AS param,
+       u.v AS square_avg
+FROM (SELECT g.model, g.layer, g.row, g.col, g.param, g.grad, l.lr, m.eps,
+             m.alpha * s.square_avg + (1.0 - m.alpha) * g.grad * g.grad AS v
+      FROM :g AS g JOIN :lr AS l ON l.model = g.model JOIN models AS m ON m.model = g.model
+      JOIN :state AS s
+        ON s.model = g.model AND s.layer = g.layer AND s.row = g.row AND s.col = g.col) AS u;
+
+-- name: adam
+-- PyTorch Adam (and AdamW, whose :keep is 1 − lr · weight_decay, the decoupled decay):
+-- m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+-- p ← p · keep − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+SELECT u.model, u.layer, u.row, u.col,
+       u.param * :keep - u.lr / (1.0 - POWER(u.beta1, u.t)) * u.m
+         / (SQRT(u.v) / SQRT(1.0 - POWER(u.beta2, u.t)) + u.eps) AS param,
+       u.m AS exp_avg, u.v AS exp_avg_sq
+FROM (SELECT g.model, g.layer, g.row, g.col, g.param, l.lr, t.t, m.beta1, m.beta2, m.eps,
+             m.weight_decay,
+             m.beta1 * s.exp_avg + (1.0 - m.beta1) * g.grad AS m,
+             m.beta2 * s.exp_avg_sq + (1.0 - m.beta2) * g.grad * g.grad AS v
+      FROM :g AS g JOIN :lr AS l ON l.model = g.model JOIN models AS m ON m.model = g.model
+      JOIN :steps AS t ON t.model = g.model
+      JOIN :state AS s
+        ON s.model = g.model AND s.layer = g.layer AND s.row = g.row AND s.col = g.col) AS u;
+
+-- name: tape_update
+-- The new value (kind param) or new optimizer state (kind :kind) of every parameter.
+SELECT u.model, :kind AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, :value AS value
+FROM :source AS u;
+
+-- name: tape_scalar
+-- A per-model number on the tape (kind lr, grad_norm or step; layer 0).
+SELECT s.model, :kind AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col, :value AS value
+FROM :source AS s;
+
+-- name: apply_weights
+-- W ← the step's new weights
+UPDATE weights AS w SET value = t.value
+FROM step_tape AS t
+WHERE t.kind = 'param' AND t.row >= 0
+  AND t.model = w.model AND t.layer = w.layer AND t.row = w.row AND t.col = w.col;
+
+-- name: apply_biases
+-- b ← the step's new biases
+UPDATE biases AS b SET value = t.value
+FROM step_tape AS t
+WHERE t.kind = 'param' AND t.row = -1
+  AND t.model = b.model AND t.layer = b.layer AND t.col = b.col;
+
+-- name: apply_state
+-- The optimizer's new state, and its step count.
+UPDATE optimizer_state AS s SET value = t.value
+FROM step_tape AS t
+WHERE t.kind = s.name
+  AND t.model = s.model AND t.layer = s.layer AND t.row = s.row AND t.col = s.col;
+
+-- name: clear_state
+-- A new optimizer (or a new model) starts from no state.
+DELETE FROM optimizer_state WHERE model = $model;
+
+-- name: init_state
+-- One kind of optimizer state, zero for every parameter (PyTorch starts from zeros too).
+INSERT INTO optimizer_state
+SELECT w.model, $name AS name, w.layer, w.row, w.col, 0.0 AS value
+FROM weights AS w WHERE w.model = $model
+UNION ALL
+SELECT b.model, $name AS name, b.layer, -1 AS row, b.col, 0.0 AS value
+FROM biases AS b WHERE b.model = $model;
+
+-- name: init_steps
+-- The optimizer's step count, on layer 0.
+INSERT INTO optimizer_state VALUES ($model, 'step', 0, 0, 0, 0.0);
 
 -- name: log_step
--- One training_log row per model and step: the batch's loss before the update.
-INSERT INTO training_log
+-- One training_log row per model and step: the batch's loss before the update, and the
+-- learning rate the step used.
+INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at)
 SELECT g.model, $run, $epoch, $step,
        (SELECT COUNT(*) FROM epoch_rows AS e WHERE e.model = g.model AND e.batch = $batch),
-       g.value, m.lr, $wall_ms, CURRENT_TIMESTAMP
-FROM step_tape AS g JOIN models AS m ON m.model = g.model
+       g.value, l.value, $wall_ms, CURRENT_TIMESTAMP
+FROM step_tape AS g JOIN step_tape AS l ON l.model = g.model AND l.kind = 'lr'
 WHERE g.kind = 'loss';
 
 -- name: keep_last_step
 -- Keep the last step's intermediates where a later connection can query them.
 INSERT INTO last_step SELECT model, kind, layer, row, col, value FROM step_tape;
+
+-- name: state_rows
+-- How much optimizer state a model has.
+SELECT COUNT(*) FROM optimizer_state WHERE model = $model;

@@ -19,10 +19,11 @@ from sqlglot import exp
 from .errors import SqlnetError
 from .queries import params_of, query, render
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
           "classes", "train_rows", "train_inputs", "train_targets", "runs", "training_log",
-          "last_step"]
+          "last_step", "optimizer_state", "valid_rows", "valid_inputs", "valid_targets",
+          "best_weights", "weight_history", "standardization", "class_weights", "training_info"]
 MODEL_TABLES = ["sqlnet_meta", *SCHEMA[1:]]
 
 
@@ -95,8 +96,24 @@ class Database:
                                   "that sqlnet did not make; use another database file")
         for name in SCHEMA:
             self.run(query(name))
-        if not self.con.execute("SELECT COUNT(*) FROM sqlnet_meta").fetchone()[0]:
-            self.con.execute("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+        if self._version() not in (None, SCHEMA_VERSION):
+            for name in SCHEMA:
+                self._add_missing_columns(query(name))
+        self.con.execute("DELETE FROM sqlnet_meta WHERE key = 'schema_version'")
+        self.con.execute("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+
+    def _version(self) -> str | None:
+        row = self.con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone()
+        return row[0] if row else None
+
+    def _add_missing_columns(self, create: exp.Expression) -> None:
+        """Upgrade a table an older sqlnet made: add the columns its CREATE has and it lacks."""
+        if not isinstance(create.this, exp.Schema):
+            return
+        for column in create.this.expressions:
+            add = column.copy()
+            add.set("exists", True)
+            self.run(exp.Alter(this=create.this.this.copy(), kind="TABLE", actions=[add]))
 
     def close(self) -> None:
         self.con.close()

@@ -15,6 +15,70 @@ LOSSES = ("half_sse", "mse", "cross_entropy", "bce")
 # The output activation a loss implies, where it implies one.
 LOSS_OUTPUT = {"cross_entropy": "softmax", "bce": "sigmoid"}
 MAX_SEED = 2**31 - 2
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "exponential", "inv", "cosine")
+# The optimizer state each optimizer keeps per parameter, named as PyTorch names it.
+STATE = {"sgd": (), "momentum": ("momentum_buffer",), "nesterov": ("momentum_buffer",),
+         "rmsprop": ("square_avg",), "adam": ("exp_avg", "exp_avg_sq"),
+         "adamw": ("exp_avg", "exp_avg_sq")}
+
+
+@dataclass
+class Controls:
+    """How a model is trained beyond lr and batches; one column of `models` each.
+
+    The defaults are PyTorch's, except where noted.
+    """
+
+    optimizer: str = "sgd"            # sgd, momentum, nesterov, rmsprop, adam or adamw
+    momentum: float = 0.9             # momentum and nesterov (scikit-learn's default)
+    alpha: float = 0.99               # rmsprop's smoothing constant
+    beta1: float = 0.9                # adam(w): decay of the first moment
+    beta2: float = 0.999              # adam(w): decay of the second moment
+    eps: float = 1e-8                 # rmsprop, adam(w): added to the denominator
+    weight_decay: float = 0.0         # L2: coupled (sgd ... adam), decoupled for adamw
+    l1: float = 0.0                   # L1 penalty l1·Σ|p|, part of the loss
+    clip_norm: float | None = None    # clip the gradient's global norm to this
+    lr_schedule: str = "constant"     # constant, step, exponential, inv or cosine
+    gamma: float = 0.1                # step, exponential, inv (MADlib's default)
+    step_size: int = 10               # step: epochs between decays
+    power: float = 0.5                # inv: lr·(1 + gamma·epoch)^−power (MADlib's default)
+    dropout: float = 0.0              # probability of dropping a hidden unit in training
+    standardize: bool = False         # inputs scaled to mean 0, std 1 (stored in `standardization`)
+    patience: int | None = None       # early stopping: epochs without improvement
+    min_delta: float = 0.0            # early stopping: the least improvement that counts
+
+    def check(self) -> "Controls":
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr schedule", self.lr_schedule, SCHEDULES)
+        for name in ("weight_decay", "l1", "eps", "min_delta"):
+            if not getattr(self, name) >= 0:
+                raise SqlnetError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        for name in ("momentum", "alpha", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise SqlnetError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise SqlnetError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise SqlnetError(f"--clip-norm must be positive, got {self.clip_norm}")
+        if not self.gamma > 0 or not self.power >= 0:
+            raise SqlnetError("--gamma must be positive and --power 0 or more")
+        if self.step_size < 1:
+            raise SqlnetError(f"--step-size must be 1 or more, got {self.step_size}")
+        if self.patience is not None and self.patience < 1:
+            raise SqlnetError(f"--patience must be 1 or more, got {self.patience}")
+        return self
+
+    @property
+    def state(self) -> tuple[str, ...]:
+        return STATE[self.optimizer]
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+CONTROLS = [f.name for f in dataclasses.fields(Controls)]
 
 
 @dataclass
@@ -30,6 +94,7 @@ class Network:
     batch_size: int = 32                # 0 is the full batch
     shuffle: bool = True                # reshuffle every epoch (else file order)
     model: int = 0                      # the model key every table carries
+    controls: Controls = field(default_factory=Controls)  # optimizer, schedule, regularization
     activations: list[str] = field(default_factory=list)  # per layer, filled by check()
 
     @property
@@ -61,6 +126,7 @@ class Network:
             raise SqlnetError(f"the batch size must be 0 (full batch) or more, got {self.batch_size}")
         if not 0 <= self.seed <= MAX_SEED:
             raise SqlnetError(f"the seed must be between 0 and {MAX_SEED}, got {self.seed}")
+        self.controls.check()
         self.output_activation = out
         self.activations = [self.activation] * (self.depth - 1) + [out]
         return self
@@ -81,8 +147,10 @@ def create(db: Database, net: Network) -> Network:
     db.create_schema()
     m = net.model
     db.sql("DELETE FROM models WHERE model = ?", [m])
-    db.sql("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+    db.sql("INSERT INTO models (model, task, loss, lr, seed, batch_size, shuffle, created_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
            [m, net.task, net.loss, net.lr, net.seed, net.batch_size, net.shuffle])
+    save_settings(db, net)
     db.sql("DELETE FROM layers WHERE model = ?", [m])
     db.sql("DELETE FROM weights WHERE model = ?", [m])
     db.sql("DELETE FROM biases WHERE model = ?", [m])
@@ -110,21 +178,28 @@ def load(db: Database, model: int = 0) -> Network:
                  [model]).fetchone()
     if row is None:
         raise SqlnetError(f"the database holds no model {model}")
+    have = [n for n in CONTROLS if n in {r[0] for r in db.sql("DESCRIBE models").fetchall()}]
+    stored = db.sql(f"SELECT {', '.join(have)} FROM models WHERE model = ?", [model]).fetchone() \
+        if have else ()  # a database of schema version 1 has none until a `train` upgrades it
     layers = db.sql("SELECT fan_in, fan_out, activation FROM layers WHERE model = ? "
                     "ORDER BY layer", [model]).fetchall()
     widths = [layers[0][0]] + [fan_out for _, fan_out, _ in layers]
     acts = [a for _, _, a in layers]
     net = Network(widths=widths, activation=acts[0] if len(acts) > 1 else "relu",
                   output_activation=acts[-1], loss=row[0], lr=row[1], seed=row[2],
-                  batch_size=row[3], shuffle=row[4], model=model)
+                  batch_size=row[3], shuffle=row[4], model=model,
+                  controls=Controls(**dict(zip(have, stored))))
     net.activations = acts
     return net
 
 
 def save_settings(db: Database, net: Network) -> None:
-    """Store the training settings a run was given (lr, batch size, seed, shuffle)."""
+    """Store the training settings a run was given (lr, batch size, seed, shuffle, controls)."""
     db.sql("UPDATE models SET lr = ?, seed = ?, batch_size = ?, shuffle = ? WHERE model = ?",
            [net.lr, net.seed, net.batch_size, net.shuffle, net.model])
+    c = net.controls
+    db.sql(f"UPDATE models SET {', '.join(f'{n} = ?' for n in CONTROLS)} WHERE model = ?",
+           [getattr(c, n) for n in CONTROLS] + [net.model])
 
 
 def replace(net: Network, **changes) -> Network:

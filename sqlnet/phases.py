@@ -13,25 +13,44 @@ from sqlglot import exp
 
 from .model import Network
 from .queries import column, expression, number, query, string, substitute, table
+from .seeded import chain
 
 CTE = tuple[str, exp.Expression]
 
 
-def activation(name: str) -> tuple[exp.Expression, exp.Expression]:
-    """f and f' of an activation (sql/activations.sql), f over z.value and f' over a.value."""
-    z, a = column("value", "z"), column("value", "a")
+def activation(name: str, a: str = "value") -> tuple[exp.Expression, exp.Expression]:
+    """f and f' of an activation (sql/activations.sql), f over z.value and f' over a.<a>."""
+    z, a = column("value", "z"), column(a, "a")
     return (substitute(expression(name, "f"), z=z, a=a),
             substitute(expression(name, "df"), z=z, a=a))
 
 
-def forward(net: Network, rows: str, inputs: str) -> list[CTE]:
-    """batch_rows, a0, then z_l and a_l for every layer: the forward phase."""
+def forward(net: Network, rows: str, inputs: str, dropout: bool = False) -> list[CTE]:
+    """batch_rows, a0, then z_l and a_l for every layer: the forward phase.
+
+    With dropout (training only), each hidden a_l is followed by d_l, the kept units scaled
+    by 1/(1 − p), and the layer above reads d_l.
+    """
     ctes = [("batch_rows", query("rows", rows=table(rows))),
             ("a0", query("inputs", inputs=table(inputs), rows=table("batch_rows")))]
     for layer, act in enumerate(net.activations, start=1):
-        ctes.append((f"z{layer}", query("linear", acts=table(f"a{layer - 1}"), layer=number(layer))))
+        ctes.append((f"z{layer}", query("linear", acts=table(acts(layer - 1, dropout)),
+                                        layer=number(layer))))
         ctes.append((f"a{layer}", _activate(net, layer, act)))
+        if dropout and layer < net.depth:
+            ctes.append((f"d{layer}", _dropout(layer)))
     return ctes
+
+
+def acts(layer: int, dropout: bool) -> str:
+    """The CTE holding what layer + 1 reads: a_l, or d_l under dropout (never the inputs)."""
+    return f"d{layer}" if dropout and layer > 0 else f"a{layer}"
+
+
+def _dropout(layer: int) -> exp.Expression:
+    u = chain("m.seed * 1000033 + $step", "a.row", "a.col + :layer * 1000003")
+    return query("dropout", u=exp.replace_placeholders(u, layer=number(layer)),
+                 acts=table(f"a{layer}"))
 
 
 def _activate(net: Network, layer: int, act: str) -> exp.Expression:
@@ -53,17 +72,63 @@ def error(net: Network, targets: str) -> list[CTE]:
             (f"delta{L}", _fill(f"delta_{net.loss}", {**io, "df": df}))]
 
 
-def backward(net: Network) -> list[CTE]:
+def backward(net: Network, dropout: bool = False) -> list[CTE]:
     """The hidden deltas from the top down, then every layer's gradient."""
     ctes = []
     for layer in range(net.depth - 1, 0, -1):
-        ctes.append((f"delta{layer}", query(
-            "hidden_delta", delta=table(f"delta{layer + 1}"), layer=number(layer + 1),
-            acts=table(f"a{layer}"), df=activation(net.activations[layer - 1])[1])))
+        act = net.activations[layer - 1]
+        delta = query("hidden_delta_dropout", df=activation(act, "raw")[1]) if dropout else \
+            query("hidden_delta", df=activation(act)[1])
+        ctes.append((f"delta{layer}", exp.replace_placeholders(
+            delta, delta=table(f"delta{layer + 1}"), layer=number(layer + 1),
+            acts=table(acts(layer, dropout)))))
     for layer in range(1, net.depth + 1):
         ctes.append((f"grad{layer}", query(
-            "gradient", acts=table(f"a{layer - 1}"), delta=table(f"delta{layer}"))))
+            "gradient", acts=table(acts(layer - 1, dropout)), delta=table(f"delta{layer}"))))
     return ctes
+
+
+def update(net: Network) -> list[CTE]:
+    """The update phase: each parameter's new value (`new`) and optimizer state.
+
+    Plain SGD without a penalty only touches the parameters that have a gradient; every other
+    setting moves all of them.
+    """
+    c = net.controls
+    grads = [query("layer_gradients", source=table(f"grad{layer}"), layer=number(layer))
+             for layer in range(1, net.depth + 1)]
+    ctes = [("grads", _union(grads)), ("lr", query("learning_rate")),
+            ("params", query("parameters", rows=table("batch_rows")))]
+    dense = c.optimizer != "sgd" or c.weight_decay > 0 or c.l1 > 0
+    ctes.append(("g0", _fill("all_gradients" if dense else "touched_gradients",
+                             {"grads": table("grads"), "params": table("params")})))
+    g = "g0"
+    if c.clip_norm is not None:
+        ctes += [("clip", query("clip", g=table(g))),
+                 ("g1", query("clipped", g=table(g), clip=table("clip")))]
+        g = "g1"
+    if dense and c.optimizer != "adamw":
+        ctes.append(("g2", query("decayed", g=table(g))))
+        g = "g2"
+    if c.state:
+        ctes += [("state", query("state")), ("steps", query("optimizer_steps"))]
+    keep = "1.0 - u.lr * u.weight_decay" if c.optimizer == "adamw" else "1.0"
+    ctes.append(("new", _fill("adam" if c.optimizer == "adamw" else c.optimizer,
+                              {"g": table(g), "lr": table("lr"), "state": table("state"),
+                               "steps": table("steps"), "keep": exp.paren(_parse(keep))})))
+    return ctes
+
+
+def _parse(text: str) -> exp.Expression:
+    import sqlglot
+    return sqlglot.parse_one(text, dialect="duckdb")
+
+
+def _union(parts: list[exp.Expression]) -> exp.Expression:
+    body = parts[0]
+    for part in parts[1:]:
+        body = exp.union(body, part, distinct=False, copy=False)
+    return body
 
 
 def _fill(name: str, available: dict[str, exp.Expression]) -> exp.Expression:
@@ -80,21 +145,31 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
 
 
 def tape(net: Network) -> exp.Query:
-    """The union of every intermediate, labelled by kind and layer."""
+    """The union of every intermediate, labelled by kind and layer, and the update."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
     for layer in range(1, net.depth + 1):
         for kind, name in (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad")):
             parts.append(query("tape_rows", source=table(f"{name}{layer}"),
                                kind=string(kind), layer=number(layer)))
-    body = parts[0]
-    for part in parts[1:]:
-        body = exp.union(body, part, distinct=False, copy=False)
-    return body
+    for kind in ("param", *net.controls.state):
+        parts.append(query("tape_update", source=table("new"), kind=string(kind),
+                           value=column(kind, "u")))
+    scalars = [("lr", "lr", "lr")]
+    if net.controls.clip_norm is not None:
+        scalars.append(("grad_norm", "clip", "norm"))
+    if net.controls.state:
+        scalars.append(("step", "steps", "t"))
+    for kind, source, value in scalars:
+        parts.append(query("tape_scalar", source=table(source), kind=string(kind),
+                           value=column(value, "s")))
+    return _union(parts)
 
 
 def step(net: Network) -> exp.Expression:
-    """One training step's forward, error and backward phases as one statement."""
-    ctes = forward(net, "epoch_rows", "epoch_inputs") + error(net, "epoch_targets") + backward(net)
+    """One training step's forward, error, backward and update phases as one statement."""
+    dropout = net.controls.dropout > 0
+    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
+            + backward(net, dropout) + update(net))
     body = with_ctes(exp.select("*").from_(exp.paren(tape(net)).as_("t")), ctes)
     create = query("step", tape=table("placeholder"))
     create.set("expression", body)

@@ -6,6 +6,7 @@ settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -37,6 +38,7 @@ class Settings:
     output_activation: str | None = None
     loss: str | None = None          # a new model's loss (default: inferred from the target)
     threads: int = 1                 # DuckDB threads; 1 gives the same bits on every run
+    controls: dict = field(default_factory=dict)  # Controls fields to set (optimizer, ...)
 
 
 @dataclass
@@ -91,8 +93,10 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
              s: Settings) -> tuple[M.Network, Loaded]:
     if not targets:
         raise SqlnetError("--target names no column")
-    net = _existing(db, source, targets, features, s) if db.has_model() else \
+    old = M.load(db).controls if db.has_model() else None
+    net = _existing(db, source, targets, features, s) if old else \
         _new(db, source, targets, features, s)
+    _reset_state(db, net, old)
     loaded = load(db, source, M.feature_names(db, net.model), targets, net.model,
                   net.task, learn_classes=True)
     if net.task == "classification":
@@ -108,6 +112,7 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
 
 
 def _existing(db, source, targets, features, s: Settings) -> M.Network:
+    db.create_schema()  # a database of an older sqlnet gains the newer tables and columns
     net = M.load(db)
     stored_t = M.target_names(db, net.model)
     if stored_t and targets != stored_t:
@@ -121,7 +126,8 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
         types = stage(db, source)
         _store_names(db, net.model, _features(types, targets, features), targets)
     net = M.replace(net, **{k: getattr(s, k) for k in ("lr", "batch_size", "seed", "shuffle")
-                            if getattr(s, k) is not None})
+                            if getattr(s, k) is not None},
+                    controls=controls(net.controls, s.controls))
     n = len(M.feature_names(db, net.model))
     if n != net.widths[0]:
         raise SqlnetError(f"the data has {n} features but the model's first layer takes "
@@ -152,10 +158,36 @@ def _new(db, source, targets, features, s: Settings) -> M.Network:
                     lr=0.1 if s.lr is None else s.lr,
                     batch_size=32 if s.batch_size is None else s.batch_size,
                     seed=0 if s.seed is None else s.seed,
-                    shuffle=True if s.shuffle is None else s.shuffle)
+                    shuffle=True if s.shuffle is None else s.shuffle,
+                    controls=controls(None, s.controls))
     M.create(db, net)
     _store_names(db, net.model, feats, targets)
     return net
+
+
+def controls(old: M.Controls | None, given: dict) -> M.Controls:
+    """The stored controls with the given ones set. AdamW's weight decay defaults to 0.01, as
+    in PyTorch, when the optimizer becomes adamw without a --weight-decay."""
+    unknown = set(given) - set(M.CONTROLS)
+    if unknown:
+        raise SqlnetError(f"unknown training control(s): {', '.join(sorted(unknown))}")
+    new = M.Controls(**{**dataclasses.asdict(old or M.Controls()), **given})
+    if new.optimizer == "adamw" and "weight_decay" not in given and \
+            (old is None or old.optimizer != "adamw"):
+        new.weight_decay = 0.01
+    return new.check()
+
+
+def _reset_state(db: Database, net: M.Network, old: M.Controls | None) -> None:
+    """Start the optimizer from zero state when it is new; keep its state when it is not."""
+    have = db.scalar(query("state_rows"), model=net.model)
+    if old is not None and old.optimizer == net.controls.optimizer and have:
+        return
+    db.run(query("clear_state"), model=net.model)
+    for name in net.controls.state:
+        db.run(query("init_state"), model=net.model, name=name)
+    if net.controls.state:
+        db.run(query("init_steps"), model=net.model)
 
 
 def _features(types: dict[str, str], targets: list[str], features: list[str] | None) -> list[str]:
@@ -178,7 +210,8 @@ def _start_run(db: Database, net: M.Network, source: Source, epochs: int) -> int
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
-    db.sql("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, NULL)",
+    db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, started_at) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
            [net.model, run, str(source), first, epochs, net.batch_size, net.lr])
     return run
 
@@ -188,6 +221,7 @@ class Plan:
     """Where a run starts (or resumes) and where it ends."""
 
     run: int
+    first: int          # the run's first epoch
     epoch: int          # the first epoch to work on
     batch: int          # the first batch of that epoch
     step: int           # the last step done so far
@@ -200,7 +234,7 @@ def _plan(db: Database, net: M.Network, run: int) -> Plan:
                            [net.model, run]).fetchone()
     epoch, step, done = db.rows(query("run_position"), model=net.model, run=run)[0]
     rows = db.sql("SELECT COUNT(*) FROM train_rows WHERE model = ?", [net.model]).fetchone()[0]
-    return Plan(run, epoch or first, done, step, first + epochs - 1, rows)
+    return Plan(run, first, epoch or first, done, step, first + epochs - 1, rows)
 
 
 def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
@@ -231,7 +265,9 @@ class Statements:
         self.batches = query("batch_count")
         self.step = step_statement(net)
         self.check = query("step_check")
-        self.update = [query("sgd_weights"), query("sgd_biases")]
+        self.update = [query("apply_weights"), query("apply_biases")]
+        if net.controls.state:
+            self.update.append(query("apply_state"))
         self.log = query("log_step")
 
 
@@ -255,7 +291,8 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                     raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
                                       f"(run {plan.run}, {step} steps done)")
                 step += 1
-                _step(db, st, batch, run=plan.run, epoch=epoch, step=step)
+                _step(db, st, batch, e=epoch - plan.first, epochs=plan.last_epoch - plan.first + 1,
+                      run=plan.run, epoch=epoch, step=step)
             if snapshot:
                 save_snapshot(db, snapshot)
             now = time.perf_counter()
@@ -291,7 +328,7 @@ def _sigint():
         signal.signal(signal.SIGINT, old)
 
 
-def _step(db: Database, st: Statements, batch: int, **where: int) -> None:
+def _step(db: Database, st: Statements, batch: int, e: int, epochs: int, **where: int) -> None:
     """One optimizer step: forward, error and backward in one statement, then the update.
 
     A step whose loss or gradients are not finite is rolled back: the database keeps the
@@ -299,7 +336,7 @@ def _step(db: Database, st: Statements, batch: int, **where: int) -> None:
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step, batch=batch)
+        db.run(st.step, batch=batch, step=where["step"], e=e, epochs=epochs)
         bad, loss = db.rows(st.check)[0]
         if bad:
             raise SqlnetError(f"training diverged at epoch {where['epoch']}, step {where['step']}: "
