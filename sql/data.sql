@@ -112,3 +112,7 @@ INSERT INTO classes SELECT * FROM (SELECT * FROM :new_classes) AS c;
 -- name: class_count
 -- How many classes a label column has: a new classifier's output width.
 SELECT COUNT(DISTINCT :label) AS n FROM staging AS s;
+
+-- name: row_count_loaded
+-- How many rows are loaded (after a split).
+SELECT COUNT(*) FROM loaded_rows;

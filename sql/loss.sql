@@ -75,3 +75,32 @@ SELECT a.model, a.row, a.col,
        (a.value - COALESCE(y.value, 0.0)) / COUNT(*) OVER (PARTITION BY a.model) AS value
 FROM :out AS a
 LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
+
+-- name: row_weights
+-- --class-weight: each sample's weight w = Σ_k y_k · weight_k, and the batch's total Σ w.
+SELECT y.model, y.row, SUM(y.value * cw.weight) AS w,
+       SUM(SUM(y.value * cw.weight)) OVER (PARTITION BY y.model) AS total
+FROM :y AS y
+JOIN class_weights AS cw ON cw.model = y.model AND cw.class = y.col
+GROUP BY y.model, y.row;
+
+-- name: loss_cross_entropy_weighted
+-- PyTorch's CrossEntropyLoss(weight=...): L = Σ_samples w (log Σ_k e^{z_k} − Σ_k y_k z_k) / Σ w
+SELECT t.model, SUM(w.w * (t.lse - t.zy)) / MIN(w.total) AS value
+FROM (SELECT z.model, z.row,
+             MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
+             SUM(z.value * COALESCE(y.value, 0.0)) AS zy
+      FROM (SELECT z.model, z.row, z.col, z.value,
+                   MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
+            FROM :z AS z) AS z
+      LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
+      GROUP BY z.model, z.row) AS t
+JOIN row_weights AS w ON w.model = t.model AND w.row = t.row
+GROUP BY t.model;
+
+-- name: delta_cross_entropy_weighted
+-- Δᴸ = w (softmax(Z) − y) / Σ w
+SELECT a.model, a.row, a.col, (a.value - COALESCE(y.value, 0.0)) * w.w / w.total AS value
+FROM :out AS a
+JOIN row_weights AS w ON w.model = a.model AND w.row = a.row
+LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;

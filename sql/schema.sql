@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS models (
   weight_decay DOUBLE DEFAULT 0.0, l1 DOUBLE DEFAULT 0.0, clip_norm DOUBLE,
   lr_schedule VARCHAR DEFAULT 'constant', gamma DOUBLE DEFAULT 0.1,
   step_size INTEGER DEFAULT 10, power DOUBLE DEFAULT 0.5, dropout DOUBLE DEFAULT 0.0,
-  standardize BOOLEAN DEFAULT false, patience INTEGER, min_delta DOUBLE DEFAULT 0.0
+  standardize BOOLEAN DEFAULT false, patience INTEGER, min_delta DOUBLE DEFAULT 0.0,
+  class_weight VARCHAR
 );
 
 -- name: layers

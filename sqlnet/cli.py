@@ -61,7 +61,7 @@ def build_parser() -> Parser:
     c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
     c.add_argument("--hidden", type=_ints, default=[], help="a new model's hidden widths: 64,32")
     _model_options(c, for_train=True)
-    c.add_argument("--optimizer", default="sgd", help="sgd (the only one so far)")
+    _control_options(c)
     c.add_argument("--resume", action="store_true",
                    help="continue the last run where it stopped (after a kill or Ctrl-C)")
     c.add_argument("--snapshot", metavar="FILE",
@@ -128,6 +128,56 @@ def _model_options(c: argparse.ArgumentParser, for_train: bool = False) -> None:
                    help="0: full batch, 1: per sample" + keep)
     c.add_argument("--seed", type=int, default=None if for_train else 0, help="random seed" + keep)
     c.add_argument("--no-shuffle", action="store_true", help="keep file order every epoch")
+
+
+# Training controls: (flag, type, help). Each sets the Controls field of the same name; a flag
+# left out keeps what the model has stored (PyTorch's defaults for a new model).
+CONTROL_FLAGS = [
+    ("--optimizer", str, "sgd, momentum, nesterov, rmsprop, adam or adamw (default sgd)"),
+    ("--momentum", float, "momentum and nesterov: the momentum (default 0.9)"),
+    ("--alpha", float, "rmsprop: the smoothing constant (default 0.99)"),
+    ("--beta1", float, "adam, adamw: the first moment's decay (default 0.9)"),
+    ("--beta2", float, "adam, adamw: the second moment's decay (default 0.999)"),
+    ("--eps", float, "rmsprop, adam, adamw: added to the denominator (default 1e-8)"),
+    ("--weight-decay", float, "L2 weight decay, coupled (decoupled for adamw; default 0, "
+                              "adamw 0.01)"),
+    ("--l1", float, "L1 penalty: l1·Σ|p| is added to the loss (default 0)"),
+    ("--clip-norm", float, "clip the gradient to this global norm (default: no clipping)"),
+    ("--lr-schedule", str, "constant, step, exponential, inv or cosine (default constant)"),
+    ("--gamma", float, "step, exponential, inv: the decay factor (default 0.1)"),
+    ("--step-size", int, "step: epochs between decays (default 10)"),
+    ("--power", float, "inv: lr·(1 + gamma·epoch)^−power (default 0.5)"),
+    ("--dropout", float, "drop each hidden unit with this probability in training (default 0)"),
+    ("--patience", int, "early stopping: epochs without a better validation loss (needs "
+                        "validation data)"),
+    ("--min-delta", float, "early stopping: the least decrease of the validation loss that "
+                           "counts as better (default 0)"),
+]
+
+
+def _control_options(c: argparse.ArgumentParser) -> None:
+    g = c.add_argument_group("training controls (see the README's options table)")
+    for flag, kind, text in CONTROL_FLAGS:
+        g.add_argument(flag, type=kind, help=text)
+    g.add_argument("--standardize", action="store_true", default=None,
+                   help="scale the inputs to mean 0 and std 1 (statistics from the training data)")
+    g.add_argument("--validation-data", metavar="FILE", help="score this file after every epoch")
+    g.add_argument("--validation-split", type=float, metavar="F",
+                   help="hold out this share of the training rows, chosen from the seed")
+    g.add_argument("--class-weight", metavar="SPEC",
+                   help="cross_entropy: 'balanced', or label=weight pairs: 'a=1,b=5'")
+    g.add_argument("--keep-history", action="store_true",
+                   help="keep every epoch's weights in weight_history")
+
+
+def _controls(args) -> dict:
+    given = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+             for flag, _, _ in CONTROL_FLAGS}
+    if args.standardize:
+        given["standardize"] = True
+    if args.class_weight is not None:
+        given["class_weight"] = args.class_weight
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,8 +258,6 @@ def cmd_train(args) -> int:
 
 def _train(db: Database, args) -> int:
     from .train import Interrupted, Settings, resume, train
-    if args.optimizer != "sgd":
-        raise SqlnetError(f"unknown optimizer {args.optimizer!r}; choose one of sgd")
     try:
         if args.resume:
             if args.data or args.table or args.target:
@@ -222,8 +270,9 @@ def _train(db: Database, args) -> int:
         print(f"sqlnet: {e}; resume with: sqlnet train {args.db} --resume", file=sys.stderr)
         return 130
     loss = "n/a" if r.loss is None else f"{r.loss:.6g}"
+    how = "" if r.stopped == "completed" else f" (stopped early: {r.stopped.replace('_', ' ')})"
     print(f"trained run {r.run}: {r.epochs} epochs, {r.steps} steps in total, {r.rows} rows, "
-          f"{r.seconds:.1f} s, last epoch's mean loss {loss}")
+          f"{r.seconds:.1f} s, last epoch's mean loss {loss}{how}")
     return 0
 
 
@@ -235,12 +284,24 @@ def _train_new_run(db: Database, args, train, Settings):
     s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  shuffle=False if args.no_shuffle else None, hidden=args.hidden,
                  activation=args.activation, output_activation=args.output_activation, loss=args.loss,
-                 threads=args.threads)
+                 threads=args.threads, controls=_controls(args),
+                 validation=_validation(args), keep_history=args.keep_history)
     if db.has_model() and (args.hidden or args.loss or args.output_activation):
         raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
                           "--output-activation only shape a new one")
     return train(db, _source(args), args.target, args.features, s, quiet=args.quiet,
                  snapshot=args.snapshot)
+
+
+def _validation(args):
+    from .train import Validation
+    if args.validation_data and args.validation_split is not None:
+        raise SqlnetError("give --validation-data or --validation-split, not both")
+    if args.validation_data:
+        return Validation(source=Source(path=args.validation_data))
+    if args.validation_split is not None:
+        return Validation(split=args.validation_split)
+    return None
 
 
 def _source(args) -> Source:

@@ -47,6 +47,7 @@ class Controls:
     standardize: bool = False         # inputs scaled to mean 0, std 1 (stored in `standardization`)
     patience: int | None = None       # early stopping: epochs without improvement
     min_delta: float = 0.0            # early stopping: the least improvement that counts
+    class_weight: str | None = None   # cross_entropy: 'balanced' or 'label=weight,...'
 
     def check(self) -> "Controls":
         _choice("optimizer", self.optimizer, OPTIMIZERS)

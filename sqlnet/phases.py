@@ -67,9 +67,13 @@ def error(net: Network, targets: str) -> list[CTE]:
     L = net.depth
     io = {"out": table(f"a{L}"), "z": table(f"z{L}"), "y": table("y"), "rows": table("batch_rows")}
     df = activation(net.activations[-1])[1]
-    return [("y", query("targets", targets=table(targets))),
-            ("loss", _fill(f"loss_{net.loss}", io)),
-            (f"delta{L}", _fill(f"delta_{net.loss}", {**io, "df": df}))]
+    name = net.loss
+    ctes = [("y", query("targets", targets=table(targets)))]
+    if net.loss == "cross_entropy" and net.controls.class_weight:
+        name = "cross_entropy_weighted"
+        ctes.append(("row_weights", query("row_weights", y=table("y"))))
+    return ctes + [("loss", _fill(f"loss_{name}", io)),
+                   (f"delta{L}", _fill(f"delta_{name}", {**io, "df": df}))]
 
 
 def backward(net: Network, dropout: bool = False) -> list[CTE]:

@@ -13,6 +13,7 @@ from .db import Database
 from .errors import SqlnetError
 from .phases import error, forward, with_ctes
 from .queries import column, number, query, table
+from .train import standardize
 
 
 def _prepare(db: Database, source: Source, with_targets: bool, targets: list[str] | None = None):
@@ -23,6 +24,7 @@ def _prepare(db: Database, source: Source, with_targets: bool, targets: list[str
     if targets and targets != stored:
         raise SqlnetError(f"the model predicts {','.join(stored)}, not {','.join(targets)}")
     load(db, source, features, stored if with_targets else None, net.model, net.task)
+    standardize(db, net)
     return net, stored
 
 
@@ -50,7 +52,7 @@ def predict(db: Database, source: Source) -> tuple[list[str], list[tuple]]:
 def evaluate(db: Database, source: Source, targets: list[str]) -> dict[str, float]:
     """The model's loss on source, and accuracy (classifiers) or MSE and MAE (regression)."""
     net, _ = _prepare(db, source, with_targets=True, targets=targets)
-    ctes = _outputs(net) + error(net, "loaded_targets")[:2]
+    ctes = _outputs(net) + error(net, "loaded_targets")[:-1]
     io = {"out": table(f"a{net.depth}"), "y": table("y")}
     scores = {"rows": db.scalar(query("row_count")),
               "loss": db.scalar(with_ctes(exp.select("value").from_("loss"), ctes), batch=0)}

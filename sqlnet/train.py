@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from sqlglot import exp
+
 from . import model as M
 from .data import Loaded, Source, load, stage
 from .db import Database
 from .errors import SqlnetError
+from .phases import error, forward, with_ctes
 from .phases import step as step_statement
 from .queries import column, query, table
 from .seeded import chain
@@ -39,6 +42,21 @@ class Settings:
     loss: str | None = None          # a new model's loss (default: inferred from the target)
     threads: int = 1                 # DuckDB threads; 1 gives the same bits on every run
     controls: dict = field(default_factory=dict)  # Controls fields to set (optimizer, ...)
+    validation: "Validation | None" = None  # data scored after every epoch
+    keep_history: bool = False       # keep every epoch's weights in weight_history
+
+
+@dataclass
+class Validation:
+    """Validation data: a file or table (source), or a seeded share of the training rows."""
+
+    source: Source | None = None
+    split: float | None = None       # e.g. 0.1 holds out a tenth of the training rows
+
+    def check(self) -> "Validation":
+        if self.split is not None and not 0 < self.split < 1:
+            raise SqlnetError(f"--validation-split must be between 0 and 1, got {self.split}")
+        return self
 
 
 @dataclass
@@ -49,6 +67,7 @@ class Report:
     rows: int
     seconds: float
     loss: float | None
+    stopped: str = "completed"       # or early_stopping
 
 
 def train(db: Database, source: Source, targets: list[str], features: list[str] | None = None,
@@ -66,7 +85,7 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
         raise SqlnetError(f"--threads must be 1 or more, got {s.threads}")
     with db.transaction():
         net, _ = _prepare(db, source, targets, features, s)
-        run = _start_run(db, net, source, s.epochs)
+        run = _start_run(db, net, source, s.epochs, s.keep_history)
     with threads(db, s.threads):
         return _loop(db, net, _plan(db, net, run), quiet, out, snapshot)
 
@@ -104,11 +123,89 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
         if n != net.widths[-1]:
             raise SqlnetError(f"the data has {n} classes but the output layer has "
                               f"{net.widths[-1]} units")
+    v = s.validation.check() if s.validation else None
+    _hold_out(db, net, v.split if v else None)
+    _standardize(db, net, fit=True)
+    for name in ("clear_valid_rows", "clear_valid_inputs", "clear_valid_targets"):
+        db.run(query(name), model=net.model)
+    _store_valid(db, table("held_out"))
+    for name in ("drop_held_out", "drop_held_out_inputs", "drop_held_out_targets"):
+        db.run(query(name))
+    if loaded.rows and not db.scalar(query("row_count_loaded")):
+        raise SqlnetError("--validation-split leaves no training rows")
+    _class_weights(db, net)
     for name in ("clear_train_rows", "clear_train_inputs", "clear_train_targets"):
         db.run(query(name), model=net.model)
     for name in ("store_train_rows", "store_train_inputs", "store_train_targets"):
         db.run(query(name))
+    if v and v.source:
+        load(db, v.source, M.feature_names(db, net.model), targets, net.model, net.task)
+        _standardize(db, net, fit=False)
+        _store_valid(db, table("loaded_rows"))
     return net, loaded
+
+
+def _hold_out(db: Database, net: M.Network, share: float | None) -> None:
+    if share is None:
+        db.run(query("no_held_out"))
+    else:
+        db.run(query("held_out", key=chain("m.seed * 1000037 + 7", "r.row")), share=share)
+
+
+def _store_valid(db: Database, rows: exp.Expression) -> None:
+    for name in ("store_valid_rows", "store_valid_inputs", "store_valid_targets"):
+        db.run(query(name, rows=rows))
+
+
+def standardize(db: Database, net: M.Network) -> None:
+    """Scale loaded_inputs with the model's stored statistics (predict and evaluate)."""
+    if net.controls.standardize:
+        db.run(query("standardized_inputs"))
+
+
+def _standardize(db: Database, net: M.Network, fit: bool) -> None:
+    """--standardize: statistics from the first standardized run's training rows (a warm
+    start keeps them, since the weights were learned for them), then the loaded inputs scaled."""
+    if not net.controls.standardize:
+        db.run(query("clear_standardization"), model=net.model)
+        return
+    if fit and not db.scalar(query("standardization_count"), model=net.model):
+        db.run(query("store_standardization"), model=net.model)
+    db.run(query("standardized_inputs"))
+
+
+def _class_weights(db: Database, net: M.Network) -> None:
+    """--class-weight: 'balanced' from the training targets, or label=weight pairs."""
+    spec = net.controls.class_weight
+    if spec is None or net.task != "classification":
+        if spec is not None:
+            raise SqlnetError("--class-weight goes with loss cross_entropy")
+        return
+    db.run(query("clear_class_weights"), model=net.model)
+    if spec == "balanced":
+        db.run(query("balanced_class_weights"), model=net.model)
+        return
+    labels = {r[0] for r in db.rows(query("class_labels"), model=net.model)}
+    db.run(query("unit_class_weights"), model=net.model)
+    for label, weight in _weight_pairs(spec):
+        if label not in labels:
+            raise SqlnetError(f"--class-weight names {label!r}, which is not a class of the model")
+        db.run(query("set_class_weight"), model=net.model, label=label, weight=weight)
+
+
+def _weight_pairs(spec: str) -> list[tuple[str, float]]:
+    pairs = []
+    for part in spec.split(","):
+        label, sep, weight = part.rpartition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not sep or not value >= 0:
+            raise SqlnetError(f"--class-weight takes 'balanced' or label=weight pairs with "
+                              f"weights ≥ 0, e.g. 'a=1,b=5'; got {spec!r}")
+        pairs.append((label, value))
+    return pairs
 
 
 def _existing(db, source, targets, features, s: Settings) -> M.Network:
@@ -206,13 +303,15 @@ def _store_names(db: Database, model: int, features: list[str], targets: list[st
                        [[model, i, n] for i, n in enumerate(targets)])
 
 
-def _start_run(db: Database, net: M.Network, source: Source, epochs: int) -> int:
+def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
+               keep_history: bool = False) -> int:
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
-    db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, started_at) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-           [net.model, run, str(source), first, epochs, net.batch_size, net.lr])
+    db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
+           "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
+           [net.model, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
+    db.run(query("clear_best"), model=net.model)
     return run
 
 
@@ -259,7 +358,7 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
 class Statements:
     """A run's statements, composed and parsed once."""
 
-    def __init__(self, net: M.Network):
+    def __init__(self, db: Database, net: M.Network, run: int):
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
@@ -269,6 +368,24 @@ class Statements:
         if net.controls.state:
             self.update.append(query("apply_state"))
         self.log = query("log_step")
+        self.validate = validation_statement(net) \
+            if db.scalar(query("valid_count"), model=net.model) else None
+        self.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
+
+
+def validation_statement(net: M.Network) -> exp.Expression:
+    """The validation loss and metric after a step, written to that step's training_log row."""
+    ctes = forward(net, "eval_rows", "eval_inputs") + error(net, "eval_targets")[:-1]
+    io = {"out": table(f"a{net.depth}"), "y": table("y")}
+    null = exp.Null()
+    if net.task == "regression":
+        mse = exp.select("mse").from_(exp.paren(query("regression_errors", **io)).as_("e"))
+        accuracy, mse = null, exp.Subquery(this=mse)
+    else:
+        name = "accuracy_classes" if net.task == "classification" else "accuracy_binary"
+        accuracy, mse = exp.Subquery(this=query(name, **io)), null
+    scores = with_ctes(query("eval_scores", accuracy=accuracy, mse=mse), ctes)
+    return query("log_validation", scores=exp.paren(scores))
 
 
 class Interrupted(Exception):
@@ -277,8 +394,11 @@ class Interrupted(Exception):
 
 def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
           snapshot: str | None = None) -> Report:
-    st = Statements(net)
-    step, start, shown = plan.step, time.perf_counter(), 0.0
+    st = Statements(db, net, plan.run)
+    if st.validate:
+        for name in ("eval_rows", "eval_inputs", "eval_targets"):
+            db.run(query(name))
+    step, start, shown, stopped = plan.step, time.perf_counter(), 0.0, None
     reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
     with _sigint() as stop:
         for epoch in range(plan.epoch, plan.last_epoch + 1):
@@ -291,27 +411,61 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                     raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
                                       f"(run {plan.run}, {step} steps done)")
                 step += 1
-                _step(db, st, batch, e=epoch - plan.first, epochs=plan.last_epoch - plan.first + 1,
-                      run=plan.run, epoch=epoch, step=step)
+                stopped = _step(db, st, net, plan, batch, epoch, step, last=batch == batches - 1)
             if snapshot:
                 save_snapshot(db, snapshot)
             now = time.perf_counter()
-            if not quiet and (now - shown > 1.0 or epoch == plan.last_epoch):
+            if not quiet and (now - shown > 1.0 or epoch == plan.last_epoch or stopped):
                 shown = now
                 done = (epoch - plan.epoch + 1) * plan.rows
                 _progress(db, net, out, epoch, plan.last_epoch, done / (now - start))
-    _finish(db, plan, stepped=step > plan.step)
-    loss = db.scalar(query("epoch_loss"), model=net.model, epoch=plan.last_epoch)
-    return Report(plan.run, plan.last_epoch - plan.epoch + 1, step, plan.rows,
-                  time.perf_counter() - start, loss)
+            if stopped:
+                if not quiet:
+                    best = db.scalar(query("best_epoch"), model=net.model, run=plan.run)
+                    print(f"early stopping after epoch {epoch}: no better validation loss "
+                          f"since epoch {best}, whose weights the model keeps", file=out)
+                break
+    if not stopped:
+        with db.transaction():
+            _finish(db, st, net, plan, "completed", stepped=step > plan.step)
+    last = epoch if stopped else plan.last_epoch
+    loss = db.scalar(query("epoch_loss"), model=net.model, epoch=last)
+    return Report(plan.run, last - plan.epoch + 1, step, plan.rows,
+                  time.perf_counter() - start, loss, stopped or "completed")
 
 
-def _finish(db: Database, plan: Plan, stepped: bool) -> None:
-    with db.transaction():
-        if stepped:  # the step_tape of this process holds the run's last step
-            db.run(query("clear_last_step"))
-            db.run(query("keep_last_step"))
-        db.sql("UPDATE runs SET finished_at = CURRENT_TIMESTAMP WHERE run = ?", [plan.run])
+def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
+            stepped: bool) -> None:
+    """End the run (inside a transaction): keep the last step's intermediates, go back to
+    the best validated epoch's weights, and record how it ended."""
+    if stepped:  # the step_tape of this process holds the run's last step
+        db.run(query("clear_last_step"))
+        db.run(query("keep_last_step"))
+    if st.validate and db.scalar(query("best_epoch"), model=net.model, run=plan.run):
+        db.run(query("restore_best_weights"), model=net.model)
+        db.run(query("restore_best_biases"), model=net.model)
+    db.run(query("stop_run"), model=net.model, run=plan.run, stopped=how)
+
+
+def _epoch_end(db: Database, st: Statements, net: M.Network, plan: Plan, epoch: int,
+               step: int) -> str | None:
+    """After an epoch's last step, in its transaction: history, validation, early stopping."""
+    where = {"model": net.model, "run": plan.run}
+    if st.history:
+        db.run(query("keep_history"), epoch=epoch, **where)
+    if not st.validate:
+        return None
+    db.run(st.validate, step=step, batch=0)
+    if db.scalar(query("improved"), step=step, **where):
+        db.run(query("set_best_epoch"), epoch=epoch, **where)
+        db.run(query("clear_best"), model=net.model)
+        db.run(query("keep_best"), epoch=epoch, model=net.model)
+    best = db.scalar(query("best_epoch"), **where)
+    patience = net.controls.patience
+    if patience and epoch - best >= patience and epoch < plan.last_epoch:
+        _finish(db, st, net, plan, "early_stopping", stepped=True)
+        return "early_stopping"
+    return None
 
 
 @contextlib.contextmanager
@@ -328,23 +482,29 @@ def _sigint():
         signal.signal(signal.SIGINT, old)
 
 
-def _step(db: Database, st: Statements, batch: int, e: int, epochs: int, **where: int) -> None:
-    """One optimizer step: forward, error and backward in one statement, then the update.
+def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, epoch: int,
+          step: int, last: bool) -> str | None:
+    """One optimizer step: forward, error, backward and update in one statement, then the
+    new values copied in and the step logged; after an epoch's last step, the epoch's end.
+    All in one transaction. Returns how the run stopped, if it did.
 
-    A step whose loss or gradients are not finite is rolled back: the database keeps the
-    last finite weights.
+    A step whose loss, gradients or new weights are not finite is rolled back: the database
+    keeps the last finite weights.
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step, batch=batch, step=where["step"], e=e, epochs=epochs)
+        db.run(st.step, batch=batch, step=step, e=epoch - plan.first,
+               epochs=plan.last_epoch - plan.first + 1)
         bad, loss = db.rows(st.check)[0]
         if bad:
-            raise SqlnetError(f"training diverged at epoch {where['epoch']}, step {where['step']}: "
-                              f"the loss is {loss} or a gradient is not finite; the database keeps "
+            raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
+                              f"{loss} or a gradient or weight is not finite; the database keeps "
                               "the weights of the step before; try a smaller --lr")
         for tree in st.update:
             db.run(tree)
-        db.run(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000, **where)
+        db.run(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000, run=plan.run,
+               epoch=epoch, step=step)
+        return _epoch_end(db, st, net, plan, epoch, step) if last else None
 
 
 def save_snapshot(db: Database, path: str) -> None:

@@ -1,0 +1,218 @@
+-- Validation, standardization, class weights and history: what a run keeps beside the
+-- training data, and what it does at the end of every epoch.
+
+-- name: held_out
+-- --validation-split: the share $share of the loaded rows with the lowest :key, the `mix`
+-- hash of (seed, row); the same seed holds out the same rows.
+CREATE OR REPLACE TEMP TABLE held_out AS
+SELECT o.model, o.row FROM (
+  SELECT r.model, r.row, ROW_NUMBER() OVER (PARTITION BY r.model ORDER BY :key, r.row) AS position,
+         COUNT(*) OVER (PARTITION BY r.model) AS n
+  FROM loaded_rows AS r JOIN models AS m ON m.model = r.model) AS o
+WHERE o.position <= ROUND(o.n * $share);
+
+-- name: no_held_out
+-- Without --validation-split nothing is held out.
+CREATE OR REPLACE TEMP TABLE held_out AS SELECT model, row FROM loaded_rows WHERE false;
+
+-- name: drop_held_out
+-- The held-out rows leave the loaded training data ...
+DELETE FROM loaded_rows WHERE row IN (SELECT row FROM held_out);
+
+-- name: drop_held_out_inputs
+-- ... with their inputs ...
+DELETE FROM loaded_inputs WHERE row IN (SELECT row FROM held_out);
+
+-- name: drop_held_out_targets
+-- ... and targets.
+DELETE FROM loaded_targets WHERE row IN (SELECT row FROM held_out);
+
+-- name: clear_valid_rows
+-- A run's validation data replaces the last run's.
+DELETE FROM valid_rows WHERE model = $model;
+
+-- name: clear_valid_inputs
+-- (as clear_valid_rows)
+DELETE FROM valid_inputs WHERE model = $model;
+
+-- name: clear_valid_targets
+-- (as clear_valid_rows)
+DELETE FROM valid_targets WHERE model = $model;
+
+-- name: store_valid_rows
+-- The loaded rows of :rows become validation rows (all of a --validation-data file, or the
+-- held-out ones) ...
+INSERT INTO valid_rows SELECT model, row FROM loaded_rows WHERE row IN (SELECT row FROM :rows);
+
+-- name: store_valid_inputs
+-- ... with their inputs,
+INSERT INTO valid_inputs SELECT model, row, col, value FROM loaded_inputs
+WHERE row IN (SELECT row FROM :rows);
+
+-- name: store_valid_targets
+-- ... and their targets.
+INSERT INTO valid_targets SELECT model, row, col, value FROM loaded_targets
+WHERE row IN (SELECT row FROM :rows);
+
+-- name: valid_count
+-- How many validation rows the model has.
+SELECT COUNT(*) FROM valid_rows WHERE model = $model;
+
+-- name: eval_rows
+-- The validation rows as one batch (batch 0), for the forward phase.
+CREATE OR REPLACE TEMP TABLE eval_rows AS SELECT model, row, 0 AS batch FROM valid_rows;
+
+-- name: eval_inputs
+-- Their inputs.
+CREATE OR REPLACE TEMP TABLE eval_inputs AS
+SELECT 0 AS batch, model, row, col, value FROM valid_inputs;
+
+-- name: eval_targets
+-- Their targets.
+CREATE OR REPLACE TEMP TABLE eval_targets AS
+SELECT 0 AS batch, model, row, col, value FROM valid_targets;
+
+-- name: eval_scores
+-- The validation loss and metric after a step: :accuracy and :mse are scalar subqueries
+-- (or NULL) over the forward phase's outputs.
+SELECT l.model, l.value AS eval_loss, :accuracy AS eval_accuracy, :mse AS eval_mse
+FROM loss AS l;
+
+-- name: log_validation
+-- The scores go on the training_log row of the epoch's last step.
+UPDATE training_log AS t
+SET eval_loss = v.eval_loss, eval_accuracy = v.eval_accuracy, eval_mse = v.eval_mse
+FROM :scores AS v
+WHERE t.model = v.model AND t.step = $step;
+
+-- name: improved
+-- Early stopping's test (Keras's): this epoch's validation loss is below the best epoch's
+-- by more than min_delta, or there is no best epoch yet.
+SELECT COALESCE(t.eval_loss < b.eval_loss - m.min_delta, true) AS improved
+FROM training_log AS t
+JOIN models AS m ON m.model = t.model
+LEFT JOIN (SELECT l.model, l.eval_loss FROM training_log AS l
+           JOIN runs AS r ON r.model = l.model AND r.run = l.run AND r.best_epoch = l.epoch
+           WHERE l.eval_loss IS NOT NULL AND r.run = $run) AS b ON b.model = t.model
+WHERE t.model = $model AND t.step = $step;
+
+-- name: set_best_epoch
+-- The run's best epoch so far.
+UPDATE runs SET best_epoch = $epoch WHERE model = $model AND run = $run;
+
+-- name: best_epoch
+-- The run's best epoch (NULL before the first validation).
+SELECT best_epoch FROM runs WHERE model = $model AND run = $run;
+
+-- name: clear_best
+-- Make room for a better epoch's weights.
+DELETE FROM best_weights WHERE model = $model;
+
+-- name: keep_best
+-- The weights and biases (row −1) of the best epoch so far.
+INSERT INTO best_weights
+SELECT w.model, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w WHERE w.model = $model
+UNION ALL
+SELECT b.model, $epoch, b.layer, -1, b.col, b.value FROM biases AS b WHERE b.model = $model;
+
+-- name: restore_best_weights
+-- The model goes back to its best epoch's weights ...
+UPDATE weights AS w SET value = k.value FROM best_weights AS k
+WHERE k.model = w.model AND k.layer = w.layer AND k.row = w.row AND k.col = w.col
+  AND w.model = $model;
+
+-- name: restore_best_biases
+-- ... and biases.
+UPDATE biases AS b SET value = k.value FROM best_weights AS k
+WHERE k.model = b.model AND k.layer = b.layer AND k.row = -1 AND k.col = b.col
+  AND b.model = $model;
+
+-- name: stop_run
+-- How the run ended.
+UPDATE runs SET stopped = $stopped, finished_at = CURRENT_TIMESTAMP
+WHERE model = $model AND run = $run;
+
+-- name: keep_history
+-- --keep-history: the parameters after this epoch.
+INSERT INTO weight_history
+SELECT w.model, $run, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w WHERE w.model = $model
+UNION ALL
+SELECT b.model, $run, $epoch, b.layer, -1, b.col, b.value FROM biases AS b WHERE b.model = $model;
+
+-- name: clear_standardization
+-- New statistics replace old ones.
+DELETE FROM standardization WHERE model = $model;
+
+-- name: standardization_count
+-- Whether the model has its statistics already (a warm start keeps them).
+SELECT COUNT(*) FROM standardization WHERE model = $model;
+
+-- name: store_standardization
+-- Each feature's mean and population standard deviation over the loaded training rows (not
+-- the held-out ones); the zeros that are not stored count too. A constant feature gets
+-- std 1, as in scikit-learn.
+INSERT INTO standardization
+SELECT s.model, s.col, s.mean, CASE WHEN s.std > 0 THEN s.std ELSE 1.0 END AS std
+FROM (SELECT c.model, c.col, c.mean,
+             SQRT((COALESCE(SUM((x.value - c.mean) * (x.value - c.mean)), 0.0)
+                   + (c.n - COUNT(x.value)) * c.mean * c.mean) / c.n) AS std
+      FROM (SELECT f.model, f.col, MIN(n.n) AS n, COALESCE(SUM(x.value), 0.0) / MIN(n.n) AS mean
+            FROM feature_names AS f
+            CROSS JOIN (SELECT CAST(COUNT(*) AS DOUBLE) AS n FROM loaded_rows
+                        WHERE row NOT IN (SELECT h.row FROM held_out AS h)) AS n
+            LEFT JOIN loaded_inputs AS x
+              ON x.model = f.model AND x.col = f.col
+             AND x.row NOT IN (SELECT h.row FROM held_out AS h)
+            WHERE f.model = $model
+            GROUP BY f.model, f.col) AS c
+      LEFT JOIN loaded_inputs AS x
+        ON x.model = c.model AND x.col = c.col AND x.row NOT IN (SELECT h.row FROM held_out AS h)
+      GROUP BY c.model, c.col, c.mean, c.n) AS s;
+
+-- name: standardized_inputs
+-- (x − mean) / std for every loaded row and feature, zeros included; exact zeros of the
+-- result are not stored.
+CREATE OR REPLACE TEMP TABLE loaded_inputs AS
+SELECT * FROM (
+  SELECT r.batch, r.model, r.row, s.col,
+         (COALESCE(x.value, 0.0) - s.mean) / s.std AS value
+  FROM loaded_rows AS r
+  JOIN standardization AS s ON s.model = r.model
+  LEFT JOIN loaded_inputs AS x ON x.model = r.model AND x.row = r.row AND x.col = s.col) AS t
+WHERE t.value <> 0;
+
+-- name: clear_class_weights
+-- New class weights replace old ones.
+DELETE FROM class_weights WHERE model = $model;
+
+-- name: balanced_class_weights
+-- scikit-learn's 'balanced': n / (classes · n_class), counted over the training targets
+-- (a class with no training rows weighs 1).
+INSERT INTO class_weights
+SELECT c.model, c.class,
+       CASE WHEN COUNT(y.row) = 0 THEN 1.0
+            ELSE CAST((SELECT COUNT(*) FROM loaded_rows) AS DOUBLE)
+                 / ((SELECT COUNT(*) FROM classes AS k WHERE k.model = c.model) * COUNT(y.row))
+       END AS weight
+FROM classes AS c
+LEFT JOIN loaded_targets AS y ON y.model = c.model AND y.col = c.class
+WHERE c.model = $model
+GROUP BY c.model, c.class;
+
+-- name: unit_class_weights
+-- Explicit weights start from 1 for every class ...
+INSERT INTO class_weights SELECT model, class, 1.0 AS weight FROM classes WHERE model = $model;
+
+-- name: set_class_weight
+-- ... and the named ones get theirs.
+UPDATE class_weights SET weight = $weight
+WHERE model = $model
+  AND class = (SELECT c.class FROM classes AS c WHERE c.model = $model AND c.label = $label);
+
+-- name: class_labels
+-- The model's class labels.
+SELECT label FROM classes WHERE model = $model ORDER BY class;
+
+-- name: run_keeps_history
+-- Whether the run was asked to --keep-history.
+SELECT keep_history FROM runs WHERE model = $model AND run = $run;
