@@ -94,11 +94,11 @@ class Database:
             if clash:
                 raise SqlnetError(f"the database already has tables named {', '.join(clash)} "
                                   "that sqlnet did not make; use another database file")
+        upgrade = "sqlnet_meta" in existing and self._version() != SCHEMA_VERSION
         for name in SCHEMA:
-            self.run(query(name))
-        if self._version() not in (None, SCHEMA_VERSION):
-            for name in SCHEMA:
+            if upgrade:  # the view training_info comes after the tables it reads
                 self._add_missing_columns(query(name))
+            self.run(query(name))
         self.con.execute("DELETE FROM sqlnet_meta WHERE key = 'schema_version'")
         self.con.execute("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
@@ -108,7 +108,7 @@ class Database:
 
     def _add_missing_columns(self, create: exp.Expression) -> None:
         """Upgrade a table an older sqlnet made: add the columns its CREATE has and it lacks."""
-        if not isinstance(create.this, exp.Schema):
+        if not isinstance(create.this, exp.Schema) or create.this.this.name not in self.tables():
             return
         for column in create.this.expressions:
             add = column.copy()
