@@ -85,6 +85,16 @@ def build_parser() -> Parser:
     _source_options(c)
     c.add_argument("--target", type=_names, required=True)
 
+    c = sub.add_parser("gradcheck", help="compare the SQL gradients with finite differences",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet gradcheck iris.duckdb --data iris_test.csv --target species")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--target", type=_names, required=True)
+    c.add_argument("--eps", type=float, default=1e-5, help="the finite difference's h (default 1e-5)")
+    c.add_argument("--max-params", type=int, default=500,
+                   help="check at most this many parameters, chosen by a hash (default 500)")
+
     c = sub.add_parser("inspect", help="architecture, weight statistics and recent losses",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=EPILOG + "sqlnet inspect iris.duckdb")
@@ -211,7 +221,8 @@ def _new_file(args) -> str | None:
     db = getattr(args, "db", None)
     if args.command in ("init", "train") and db and db != ":memory:" and not os.path.exists(db):
         return db
-    if args.command in ("predict", "evaluate", "inspect", "sql") and not os.path.exists(args.db):
+    if args.command in ("predict", "evaluate", "inspect", "sql", "gradcheck") and \
+            not os.path.exists(args.db):
         raise SqlnetError(f"no such database: {args.db}")
     return None
 
@@ -332,6 +343,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_gradcheck(args) -> int:
+    from .gradcheck import gradcheck
+    with _open(args.db) as db:
+        rows = gradcheck(db, _source(args), args.target, h=args.eps, max_params=args.max_params)
+    print(f"SQL gradients against central differences (h = {args.eps:g}) on {args.data or args.table}:")
+    names = ["layer", "checked", "max_abs_error", "max_rel_error"]
+    print_rows(names, rows)
+    return 0
+
+
 def cmd_inspect(args) -> int:
     with _open(args.db, read_only=True) as db:
         return _inspect(db)
@@ -385,9 +406,13 @@ def cmd_dataset(args) -> int:
 
 def print_table(cursor, out=None, digits: int = 6) -> None:
     """A query result as an aligned text table."""
+    print_rows([d[0] for d in cursor.description], cursor.fetchall(), out, digits)
+
+
+def print_rows(names: list[str], rows: list, out=None, digits: int = 6) -> None:
+    """Rows under their column names, aligned."""
     out = out or sys.stdout
-    names = [d[0] for d in cursor.description]
-    rows = [[_cell(v, digits) for v in r] for r in cursor.fetchall()]
+    rows = [[_cell(v, digits) for v in r] for r in rows]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
     print("  ".join(n.rjust(w) for n, w in zip(names, widths)), file=out)
     for r in rows:
@@ -403,4 +428,4 @@ def _cell(v, digits: int) -> str:
 
 
 COMMANDS = {"init": cmd_init, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
-            "inspect": cmd_inspect, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}
+            "inspect": cmd_inspect, "gradcheck": cmd_gradcheck, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}

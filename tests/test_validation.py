@@ -237,3 +237,26 @@ def test_a_schema_version_1_database_is_upgraded(tmp_path):
     assert con.execute("SELECT optimizer FROM models").fetchone() == ("adam",)
     assert con.execute("SELECT COUNT(*) FROM training_log").fetchone()[0] == 2    # one step a run
     con.close()
+
+
+def test_gradcheck_agrees_and_catches_a_wrong_derivative(tmp_path, capsys, monkeypatch):
+    from sqlnet import phases
+    from test_cli import snapshot
+    path, X, Y = regression_data(tmp_path)
+    db = tmp_path / "g.duckdb"
+    assert main(["train", str(db), "--data", str(path), "--target", "y", "--hidden", "3",
+                 "--activation", "tanh", "--epochs", "1", "--quiet"]) == 0
+    before = snapshot(db)
+    capsys.readouterr()
+    assert main(["gradcheck", str(db), "--data", str(path), "--target", "y"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in out[2:]]
+    assert [r[:2] for r in rows] == [["1", "12"], ["2", "4"]]        # every parameter checked
+    assert all(float(r[2]) < 1e-8 and float(r[3]) < 1e-4 for r in rows), out
+    assert snapshot(db) == before                                   # rolled back
+    real = phases.activation                                        # a derivative off by 2x
+    monkeypatch.setattr(phases, "activation", lambda name, a="value": (
+        real(name, a)[0], phases.exp.Mul(this=real(name, a)[1], expression=phases.number(2))))
+    assert main(["gradcheck", str(db), "--data", str(path), "--target", "y"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert float(rows[0][3]) > 0.1                                  # layer 1 is caught
