@@ -161,3 +161,33 @@ def test_snapshot_can_be_read_while_training(setup, tmp_path):
     finally:
         p.send_signal(signal.SIGINT)
         p.communicate(timeout=60)
+
+
+def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_path):
+    """Adam's state, dropout masks, the schedule, validation and history all survive a kill."""
+    d, data, *_ = setup
+    flags = ["--data", data, "--target", "y", "--hidden", 4, "--activation", "tanh", "--lr", 0.01,
+             "--batch-size", BATCH, "--seed", SEED, "--epochs", 40, "--optimizer", "adam",
+             "--dropout", 0.2, "--lr-schedule", "cosine", "--validation-split", 0.25,
+             "--patience", 100, "--keep-history", "--quiet"]
+    whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
+    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
+    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE)
+    time.sleep(3.0)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    steps, _ = state(killed)
+    assert 0 < len(steps) < 200                     # killed in the middle of the run
+    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    queries = ["SELECT layer, row, col, value FROM weights ORDER BY ALL",
+               "SELECT layer, col, value FROM biases ORDER BY ALL",
+               "SELECT name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+               "SELECT epoch, layer, row, col, value FROM weight_history ORDER BY ALL",
+               "SELECT step, loss, lr, eval_loss FROM training_log ORDER BY step",
+               "SELECT stopped, best_epoch FROM runs"]
+    got, want = duckdb.connect(str(killed)), duckdb.connect(str(whole))
+    for q in queries:
+        assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+    steps = got.execute("SELECT COUNT(*) FROM training_log").fetchone()[0]
+    assert steps == 40 * 5                          # 18 rows train, in batches of 4
