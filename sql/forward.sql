@@ -47,7 +47,7 @@ FROM (SELECT z.model, z.row, z.col, z.value,
 -- name: dropout
 -- Inverted dropout of a hidden layer (training only): each unit of each sample is dropped
 -- with the model's probability p, or kept and scaled by 1/(1 − p). The draw :u / P is the
--- `mix` hash of (seed, step, sample, layer, unit): integer arithmetic, the same bits on every
+-- `mix` hash of (seed, epoch, batch, sample, layer, unit): integer arithmetic, the same bits on every
 -- engine. raw keeps f(z) for the derivative, scale the factor; the constant-1 column stays.
 SELECT k.model, k.row, k.col, k.value * k.scale AS value, k.value AS raw, k.scale
 FROM (SELECT a.model, a.row, a.col, a.value,

@@ -48,7 +48,7 @@ def acts(layer: int, dropout: bool) -> str:
 
 
 def _dropout(layer: int) -> exp.Expression:
-    u = chain("m.seed * 1000033 + $step", "a.row", "a.col + :layer * 1000003")
+    u = chain("m.seed * 1000033 + $epoch", "$batch", "a.row", "a.col + :layer * 1000003")
     return query("dropout", u=exp.replace_placeholders(u, layer=number(layer)),
                  acts=table(f"a{layer}"))
 

@@ -493,7 +493,7 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step, batch=batch, step=step, e=epoch - plan.first,
+        db.run(st.step, batch=batch, step=step, epoch=epoch, e=epoch - plan.first,
                epochs=plan.last_epoch - plan.first + 1)
         bad, loss = db.rows(st.check)[0]
         if bad:

@@ -202,19 +202,19 @@ class Optimizer:
         raise ValueError(c.optimizer)
 
 
-def dropout_masks(widths, seed, step, rows, p):
-    """Each hidden layer's mask for these samples: 0 where the `mix` hash of (seed, step,
-    sample, layer, unit) falls below p, else 1/(1 − p)."""
+def dropout_masks(widths, seed, epoch, batch, rows, p):
+    """Each hidden layer's mask for these samples: 0 where the `mix` hash of (seed, epoch,
+    batch, sample, layer, unit) falls below p, else 1/(1 − p)."""
     masks = []
     for layer in range(1, len(widths) - 1):
-        u = np.array([[chain(seed * 1000033 + step, r, c + layer * 1000003) / P
+        u = np.array([[chain(seed * 1000033 + epoch, batch, r, c + layer * 1000003) / P
                        for c in range(widths[layer])] for r in rows])
         masks.append(np.where(u < p, 0.0, 1.0 / (1.0 - p)))
     return masks
 
 
 def train(Ws, bs, acts, loss, X, Y, lr, batch_size, epochs, seed, shuffle=True, first_epoch=1,
-          max_steps=None, controls=None, rows=None, first_step=1, class_weights=None):
+          max_steps=None, controls=None, rows=None, class_weights=None):
     """Mini-batch training; returns the final parameters and every step's loss.
 
     rows are the samples' row numbers (default 0..n−1); they order the epoch and key the
@@ -236,7 +236,7 @@ def train(Ws, bs, acts, loss, X, Y, lr, batch_size, epochs, seed, shuffle=True, 
                 return Ws, bs, losses
             batch = order[start:start + size]
             idx = [at[r] for r in batch]
-            masks = dropout_masks(widths, seed, first_step + len(losses), batch, c.dropout) \
+            masks = dropout_masks(widths, seed, epoch, start // size, batch, c.dropout) \
                 if c.dropout > 0 else None
             L, gW, gb = gradients(Ws, bs, acts, loss, X[idx], Y[idx], masks, class_weights)
             losses.append(L)
