@@ -72,16 +72,10 @@ SELECT 0 AS batch, model, row, col, value FROM valid_inputs;
 CREATE OR REPLACE TEMP TABLE eval_targets AS
 SELECT 0 AS batch, model, row, col, value FROM valid_targets;
 
--- name: eval_scores
--- The validation loss and metric after a step: :accuracy and :mse are scalar subqueries
--- (or NULL) over the forward phase's outputs.
-SELECT l.model, l.value AS eval_loss, :accuracy AS eval_accuracy, :mse AS eval_mse
-FROM loss AS l;
-
 -- name: log_validation
--- The scores go on the training_log row of the epoch's last step.
+-- The validation scores (per model) go on the training_log row of the epoch's last step.
 UPDATE training_log AS t
-SET eval_loss = v.eval_loss, eval_accuracy = v.eval_accuracy, eval_mse = v.eval_mse
+SET eval_loss = v.loss, eval_accuracy = v.accuracy, eval_mse = v.mse
 FROM :scores AS v
 WHERE t.model = v.model AND t.step = $step;
 

@@ -178,3 +178,13 @@ def step(net: Network) -> exp.Expression:
     create = query("step", tape=table("placeholder"))
     create.set("expression", body)
     return create
+
+
+def scores(net: Network, rows: str, inputs: str, targets: str) -> exp.Expression:
+    """Per model: loss, accuracy (classifiers) or MSE and MAE, and sample count, over a
+    data set in batch 0."""
+    ctes = forward(net, rows, inputs) + error(net, targets)[:-1]
+    io = {"out": table(f"a{net.depth}"), "y": table("y")}
+    name = {"regression": "regression_errors", "classification": "accuracy_classes"}.get(
+        net.task, "accuracy_binary")
+    return with_ctes(query("scores", metrics=exp.paren(query(name, **io))), ctes)

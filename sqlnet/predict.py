@@ -11,7 +11,7 @@ from . import model as M
 from .data import Source, load
 from .db import Database
 from .errors import SqlnetError
-from .phases import error, forward, with_ctes
+from .phases import forward, scores, with_ctes
 from .queries import column, number, query, table
 from .train import standardize
 
@@ -50,16 +50,18 @@ def predict(db: Database, source: Source) -> tuple[list[str], list[tuple]]:
 
 
 def evaluate(db: Database, source: Source, targets: list[str]) -> dict[str, float]:
-    """The model's loss on source, and accuracy (classifiers) or MSE and MAE (regression)."""
+    """The model's loss on source, and accuracy (classifiers) or MSE and MAE (regression).
+
+    With one model per group, each row is scored by its group's model and the numbers are
+    means over all rows.
+    """
     net, _ = _prepare(db, source, with_targets=True, targets=targets)
-    ctes = _outputs(net) + error(net, "loaded_targets")[:-1]
-    io = {"out": table(f"a{net.depth}"), "y": table("y")}
-    scores = {"rows": db.scalar(query("row_count")),
-              "loss": db.scalar(with_ctes(exp.select("value").from_("loss"), ctes), batch=0)}
-    if net.task == "regression":
-        metric = query("regression_errors", **io)
-    else:
-        metric = query("accuracy_classes" if net.task == "classification" else "accuracy_binary", **io)
-    cursor = db.run(with_ctes(metric, ctes), batch=0)
-    scores.update(zip([d[0] for d in cursor.description], cursor.fetchone()))
-    return scores
+    per_model = db.rows(scores(net, "loaded_rows", "loaded_inputs", "loaded_targets"), batch=0)
+    n = sum(r[5] for r in per_model)
+    out = {"rows": db.scalar(query("row_count")),
+           "loss": sum(r[1] * r[5] for r in per_model) / n}
+    names = ["mse", "mae"] if net.task == "regression" else ["accuracy"]
+    for name in names:
+        k = {"accuracy": 2, "mse": 3, "mae": 4}[name]
+        out[name] = sum(r[k] * r[5] for r in per_model) / n
+    return out

@@ -21,7 +21,7 @@ from . import model as M
 from .data import Loaded, Source, load, stage
 from .db import Database
 from .errors import SqlnetError
-from .phases import error, forward, with_ctes
+from .phases import scores
 from .phases import step as step_statement
 from .queries import column, query, table
 from .seeded import chain
@@ -375,17 +375,8 @@ class Statements:
 
 def validation_statement(net: M.Network) -> exp.Expression:
     """The validation loss and metric after a step, written to that step's training_log row."""
-    ctes = forward(net, "eval_rows", "eval_inputs") + error(net, "eval_targets")[:-1]
-    io = {"out": table(f"a{net.depth}"), "y": table("y")}
-    null = exp.Null()
-    if net.task == "regression":
-        mse = exp.select("mse").from_(exp.paren(query("regression_errors", **io)).as_("e"))
-        accuracy, mse = null, exp.Subquery(this=mse)
-    else:
-        name = "accuracy_classes" if net.task == "classification" else "accuracy_binary"
-        accuracy, mse = exp.Subquery(this=query(name, **io)), null
-    scores = with_ctes(query("eval_scores", accuracy=accuracy, mse=mse), ctes)
-    return query("log_validation", scores=exp.paren(scores))
+    return query("log_validation", scores=exp.paren(
+        scores(net, "eval_rows", "eval_inputs", "eval_targets")))
 
 
 class Interrupted(Exception):
