@@ -40,15 +40,18 @@ SELECT COALESCE(MAX(epoch), 0) AS epoch, COALESCE(MAX(step), 0) AS step
 FROM training_log WHERE model = $model;
 
 -- name: epoch_loss
--- The mean batch loss of an epoch, for progress lines.
-SELECT AVG(loss) FROM training_log WHERE model = $model AND epoch = $epoch;
+-- The mean batch loss of an epoch, for progress lines (over the pass's models).
+SELECT AVG(loss) FROM training_log
+WHERE epoch = $epoch AND model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: run_position
 -- Where a run stands: its last logged epoch and step, and how many batches of that epoch
--- are done (0 and the model's last step before the run's first step).
+-- are done (0 and the model's last step before the run's first step). A run trains the
+-- models that have training rows; one with fewer batches skips the later steps.
 SELECT MAX(l.epoch) AS epoch,
        COALESCE(MAX(l.step), (SELECT COALESCE(MAX(step), 0) FROM training_log
                               WHERE model = $model)) AS step,
-       COUNT(*) FILTER (WHERE l.epoch = (SELECT MAX(epoch) FROM training_log
-                                         WHERE model = $model AND run = $run)) AS done
-FROM training_log AS l WHERE l.model = $model AND l.run = $run;
+       COUNT(DISTINCT l.step) FILTER (WHERE l.epoch = (SELECT MAX(epoch) FROM training_log
+                                                   WHERE model = $model AND run = $run)) AS done
+FROM training_log AS l
+WHERE l.run = $run AND l.model IN (SELECT DISTINCT t.model FROM train_rows AS t);

@@ -132,6 +132,18 @@ CREATE TABLE IF NOT EXISTS standardization (model INTEGER, col INTEGER, mean DOU
 -- With --class-weight: each class's weight in the cross_entropy loss (PyTorch's weight=).
 CREATE TABLE IF NOT EXISTS class_weights (model INTEGER, class INTEGER, weight DOUBLE);
 
+-- name: model_groups
+-- With --group-by: the group each model stands for (column and value of the data).
+CREATE TABLE IF NOT EXISTS model_groups (model INTEGER, group_column VARCHAR, value VARCHAR);
+
+-- name: sweep_results
+-- A sweep's leaderboard: every model's settings, its final training loss, and its scores
+-- on the validation rows (when there are any).
+CREATE TABLE IF NOT EXISTS sweep_results (
+  sweep INTEGER, model INTEGER, lr DOUBLE, hidden VARCHAR, seed BIGINT, batch_size BIGINT,
+  train_loss DOUBLE, eval_loss DOUBLE, eval_accuracy DOUBLE, eval_mse DOUBLE, rank INTEGER
+);
+
 -- name: training_info
 -- BigQuery ML's ML.TRAINING_INFO: one row per epoch of every run.
 CREATE OR REPLACE VIEW training_info AS

@@ -79,8 +79,10 @@ FROM optimizer_state AS s WHERE s.layer > 0
 GROUP BY s.model, s.layer, s.row, s.col;
 
 -- name: optimizer_steps
--- The step number t of this step (the optimizer's count so far, plus one).
-SELECT s.model, s.value + 1.0 AS t FROM optimizer_state AS s WHERE s.name = 'step';
+-- The step number t of this step (the optimizer's count so far, plus one), for the models
+-- in this batch (a model with fewer batches than others skips the later steps).
+SELECT s.model, s.value + 1.0 AS t FROM optimizer_state AS s
+WHERE s.name = 'step' AND s.model IN (SELECT r.model FROM :rows AS r);
 
 -- name: sgd
 -- p ← p − lr · g

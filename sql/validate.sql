@@ -122,16 +122,18 @@ WHERE k.model = b.model AND k.layer = b.layer AND k.row = -1 AND k.col = b.col
   AND b.model = $model;
 
 -- name: stop_run
--- How the run ended.
+-- How the run ended, for each model of the pass.
 UPDATE runs SET stopped = $stopped, finished_at = CURRENT_TIMESTAMP
-WHERE model = $model AND run = $run;
+WHERE run = $run AND model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: keep_history
 -- --keep-history: the parameters after this epoch.
 INSERT INTO weight_history
-SELECT w.model, $run, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w WHERE w.model = $model
+SELECT w.model, $run, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w
+WHERE w.model IN (SELECT DISTINCT t.model FROM train_rows AS t)
 UNION ALL
-SELECT b.model, $run, $epoch, b.layer, -1, b.col, b.value FROM biases AS b WHERE b.model = $model;
+SELECT b.model, $run, $epoch, b.layer, -1, b.col, b.value FROM biases AS b
+WHERE b.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: clear_standardization
 -- New statistics replace old ones.

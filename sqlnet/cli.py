@@ -62,6 +62,8 @@ def build_parser() -> Parser:
     c.add_argument("--hidden", type=_ints, default=[], help="a new model's hidden widths: 64,32")
     _model_options(c, for_train=True)
     _control_options(c)
+    c.add_argument("--group-by", metavar="COL",
+                   help="train one model per distinct value of COL, each on its group's rows")
     c.add_argument("--resume", action="store_true",
                    help="continue the last run where it stopped (after a kill or Ctrl-C)")
     c.add_argument("--snapshot", metavar="FILE",
@@ -296,7 +298,8 @@ def _train_new_run(db: Database, args, train, Settings):
                  shuffle=False if args.no_shuffle else None, hidden=args.hidden,
                  activation=args.activation, output_activation=args.output_activation, loss=args.loss,
                  threads=args.threads, controls=_controls(args),
-                 validation=_validation(args), keep_history=args.keep_history)
+                 validation=_validation(args), keep_history=args.keep_history,
+                 group_by=args.group_by)
     if db.has_model() and (args.hidden or args.loss or args.output_activation):
         raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
                           "--output-activation only shape a new one")

@@ -23,7 +23,8 @@ SCHEMA_VERSION = "2"
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
           "classes", "train_rows", "train_inputs", "train_targets", "runs", "training_log",
           "last_step", "optimizer_state", "valid_rows", "valid_inputs", "valid_targets",
-          "best_weights", "weight_history", "standardization", "class_weights", "training_info"]
+          "best_weights", "weight_history", "standardization", "class_weights", "model_groups",
+          "sweep_results", "training_info"]
 MODEL_TABLES = ["sqlnet_meta", *SCHEMA[1:]]
 
 

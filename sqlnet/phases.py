@@ -115,7 +115,8 @@ def update(net: Network) -> list[CTE]:
         ctes.append(("g2", query("decayed", g=table(g))))
         g = "g2"
     if c.state:
-        ctes += [("state", query("state")), ("steps", query("optimizer_steps"))]
+        ctes += [("state", query("state")),
+                 ("steps", query("optimizer_steps", rows=table("batch_rows")))]
     keep = "1.0 - u.lr * u.weight_decay" if c.optimizer == "adamw" else "1.0"
     ctes.append(("new", _fill("adam" if c.optimizer == "adamw" else c.optimizer,
                               {"g": table(g), "lr": table("lr"), "state": table("state"),

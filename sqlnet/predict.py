@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from . import many
 from . import model as M
 from .data import Source, load
 from .db import Database
@@ -24,6 +25,9 @@ def _prepare(db: Database, source: Source, with_targets: bool, targets: list[str
     if targets and targets != stored:
         raise SqlnetError(f"the model predicts {','.join(stored)}, not {','.join(targets)}")
     load(db, source, features, stored if with_targets else None, net.model, net.task)
+    group, models = many.stored_groups(db)
+    if group is not None:    # each row to its group's model
+        many.route_rows(db, group, source, local=False, targets=with_targets)
     standardize(db, net)
     return net, stored
 

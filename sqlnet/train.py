@@ -17,6 +17,7 @@ from typing import TextIO
 
 from sqlglot import exp
 
+from . import many
 from . import model as M
 from .data import Loaded, Source, load, stage
 from .db import Database
@@ -44,6 +45,7 @@ class Settings:
     controls: dict = field(default_factory=dict)  # Controls fields to set (optimizer, ...)
     validation: "Validation | None" = None  # data scored after every epoch
     keep_history: bool = False       # keep every epoch's weights in weight_history
+    group_by: str | None = None      # one model per distinct value of this column
 
 
 @dataclass
@@ -115,9 +117,15 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
     old = M.load(db).controls if db.has_model() else None
     net = _existing(db, source, targets, features, s) if old else \
         _new(db, source, targets, features, s)
-    _reset_state(db, net, old)
+    models = _group_models(db, net, source, s, new=old is None)
+    for m in models:
+        _reset_state(db, dataclasses.replace(net, model=m), old)
     loaded = load(db, source, M.feature_names(db, net.model), targets, net.model,
                   net.task, learn_classes=True)
+    if len(models) > 1:
+        if old is None:
+            many.copy_names(db, models)
+        many.route_rows(db, s.group_by, source, local=True)
     if net.task == "classification":
         n = db.sql("SELECT COUNT(*) FROM classes WHERE model = ?", [net.model]).fetchone()[0]
         if n != net.widths[-1]:
@@ -135,7 +143,8 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
         raise SqlnetError("--validation-split leaves no training rows")
     _class_weights(db, net)
     for name in ("clear_train_rows", "clear_train_inputs", "clear_train_targets"):
-        db.run(query(name), model=net.model)
+        for m in models:
+            db.run(query(name), model=m)
     for name in ("store_train_rows", "store_train_inputs", "store_train_targets"):
         db.run(query(name))
     if v and v.source:
@@ -143,6 +152,26 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
         _standardize(db, net, fit=False)
         _store_valid(db, table("loaded_rows"))
     return net, loaded
+
+
+def _group_models(db: Database, net: M.Network, source: Source, s: Settings,
+                  new: bool) -> list[int]:
+    """The models of this pass: one per group of the data with --group-by (created with the
+    model), else the database's model."""
+    column, models = many.stored_groups(db)
+    if s.group_by is None:
+        if column is not None:
+            raise SqlnetError(f"the database holds one model per {column!r}; train it with "
+                              f"--group-by {column}")
+        return models
+    many.check_settings(s.controls, s.validation)
+    if not new:
+        if column != s.group_by:
+            raise SqlnetError(f"the database's model was not trained --group-by {s.group_by}")
+        for m in models[1:]:    # a warm start's settings apply to every group's model
+            M.save_settings(db, dataclasses.replace(net, model=m))
+        return models
+    return many.create_group_models(db, net, s.group_by, many.group_values(db, s.group_by, source))
 
 
 def _hold_out(db: Database, net: M.Network, share: float | None) -> None:
@@ -236,7 +265,9 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
 
 def _new(db, source, targets, features, s: Settings) -> M.Network:
     types = stage(db, source)
-    feats = _features(types, targets, features)
+    if s.group_by is not None and s.group_by not in types:
+        raise SqlnetError(f"{source} has no group column {s.group_by!r}")
+    feats = _features(types, targets + ([s.group_by] if s.group_by else []), features)
     for t in targets:
         if t not in types:
             raise SqlnetError(f"{source} has no target column {t!r}")
@@ -308,9 +339,10 @@ def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
-    db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
-           "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
-           [net.model, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
+    for m in many.stored_groups(db)[1]:
+        db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
+               "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
+               [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
     db.run(query("clear_best"), model=net.model)
     return run
 
@@ -332,7 +364,7 @@ def _plan(db: Database, net: M.Network, run: int) -> Plan:
     first, epochs = db.sql("SELECT first_epoch, epochs FROM runs WHERE model = ? AND run = ?",
                            [net.model, run]).fetchone()
     epoch, step, done = db.rows(query("run_position"), model=net.model, run=run)[0]
-    rows = db.sql("SELECT COUNT(*) FROM train_rows WHERE model = ?", [net.model]).fetchone()[0]
+    rows = db.sql("SELECT COUNT(*) FROM train_rows").fetchone()[0]
     return Plan(run, first, epoch or first, done, step, first + epochs - 1, rows)
 
 

@@ -1,0 +1,103 @@
+"""Many models in one pass: each has exactly (to 1e-12) the weights it would have alone."""
+import numpy as np
+import pytest
+
+from conftest import params_as_arrays, write_csv
+from sqlnet import model as M
+from sqlnet.cli import main
+from sqlnet.data import Source
+from sqlnet.db import Database
+from sqlnet.predict import evaluate, predict
+from sqlnet.train import Settings, train
+
+RTOL, ATOL = 1e-12, 1e-15
+GROUPS = {"north": 14, "south": 9, "west": 5}          # groups of unequal size
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    d = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(11)
+    rows, alone = [], {}
+    for g, n in GROUPS.items():
+        X = rng.normal(size=(n, 3))
+        labels = np.where(X[:, 0] * (1 if g == "north" else -1) > 0, "yes", "no")
+        alone[g] = [list(x) + [l] for x, l in zip(X, labels)]
+        rows += [[g] + r for r in alone[g]]
+    order = rng.permutation(len(rows))                  # the groups interleaved in the file
+    rows = [rows[i] for i in order]
+    path = write_csv(d / "all.csv", ["region", "a", "b", "c", "label"], rows)
+    files = {}
+    for g in GROUPS:                                    # each group's rows, in file order
+        files[g] = write_csv(d / f"{g}.csv", ["a", "b", "c", "label"],
+                             [r[1:] for r in rows if r[0] == g])
+    return d, path, files
+
+
+SETTINGS = dict(hidden=[4], activation="tanh", lr=0.1, batch_size=4, seed=7)
+
+
+@pytest.mark.parametrize("controls", [{}, {"optimizer": "adam", "dropout": 0.3, "lr_schedule": "cosine"}],
+                         ids=["sgd", "adam-dropout-cosine"])
+def test_group_models_equal_models_trained_alone(grouped, controls):
+    d, path, files = grouped
+    with Database(":memory:") as db:
+        train(db, Source(str(path)), ["label"], settings=Settings(
+            epochs=3, group_by="region", controls=controls, **SETTINGS))
+        groups = db.sql("SELECT model, value FROM model_groups ORDER BY model").fetchall()
+        assert [v for _, v in groups] == sorted(GROUPS)
+        together = {v: params_as_arrays(M.parameters(db, m)) for m, v in groups}
+        logged = {v: db.sql("SELECT loss FROM training_log WHERE model = ? ORDER BY step",
+                            [m]).fetchall() for m, v in groups}
+    for g in GROUPS:
+        with Database(":memory:") as db:
+            train(db, Source(str(files[g])), ["label"], settings=Settings(
+                epochs=3, controls=controls, **SETTINGS))
+            W, b = params_as_arrays(M.parameters(db))
+            alone_log = db.sql("SELECT loss FROM training_log ORDER BY step").fetchall()
+        for got, want in zip(together[g][0] + together[g][1], W + b):
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+        assert len(logged[g]) == len(alone_log) == 3 * -(-GROUPS[g] // 4)
+        np.testing.assert_allclose(logged[g], alone_log, rtol=RTOL, atol=ATOL)
+
+
+def test_predict_routes_each_row_to_its_groups_model(grouped, tmp_path, capsys):
+    d, path, files = grouped
+    db = tmp_path / "g.duckdb"
+    assert main(["train", str(db), "--data", str(path), "--target", "label", "--group-by",
+                 "region", "--hidden", "4", "--epochs", "2", "--quiet"]) == 0
+    with Database(db) as together:
+        _, rows = predict(together, Source(str(path)))
+        scores = evaluate(together, Source(str(path)), ["label"])
+    regions = [r[0] for r in np.genfromtxt(path, delimiter=",", dtype=str, skip_header=1)]
+    by_group = {}
+    for g in GROUPS:
+        alone = tmp_path / f"{g}.duckdb"
+        assert main(["train", str(alone), "--data", str(files[g]), "--target", "label",
+                     "--hidden", "4", "--epochs", "2", "--quiet"]) == 0
+        with Database(alone) as a:
+            by_group[g] = iter(predict(a, Source(str(files[g])))[1])
+    for (row, label, p), region in zip(rows, regions):            # file order kept
+        _, want_label, want_p = next(by_group[region])
+        assert label == want_label and p == pytest.approx(want_p, rel=RTOL)
+    assert scores["rows"] == sum(GROUPS.values()) and 0 <= scores["accuracy"] <= 1
+    # a file with a group no model was trained for is refused in one line
+    bad = write_csv(tmp_path / "bad.csv", ["region", "a", "b", "c"], [["east", 1.0, 2.0, 3.0]])
+    capsys.readouterr()
+    assert main(["predict", str(db), "--data", str(bad)]) == 2
+    assert "'east'" in capsys.readouterr().err
+
+
+def test_group_by_refusals(grouped, tmp_path, capsys):
+    d, path, files = grouped
+    db = tmp_path / "r.duckdb"
+    for flags, message in ((["--group-by", "nope"], "no group column"),
+                           (["--group-by", "region", "--standardize"], "cannot be combined")):
+        assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
+                     "--quiet", *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
+                 "--group-by", "region", "--quiet"]) == 0
+    assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
+                 "--quiet"]) == 2
+    assert "--group-by region" in capsys.readouterr().err
