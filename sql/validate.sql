@@ -73,11 +73,14 @@ CREATE OR REPLACE TEMP TABLE eval_targets AS
 SELECT 0 AS batch, model, row, col, value FROM valid_targets;
 
 -- name: log_validation
--- The validation scores (per model) go on the training_log row of the epoch's last step.
+-- The validation scores (per model) go on the training_log row of each model's last step of
+-- the epoch (a model with fewer batches than others took its last step earlier).
 UPDATE training_log AS t
 SET eval_loss = v.loss, eval_accuracy = v.accuracy, eval_mse = v.mse
 FROM :scores AS v
-WHERE t.model = v.model AND t.step = $step;
+WHERE t.model = v.model AND t.run = $run AND t.epoch = $epoch
+  AND t.step = (SELECT MAX(l.step) FROM training_log AS l
+                WHERE l.model = t.model AND l.run = t.run AND l.epoch = t.epoch);
 
 -- name: improved
 -- Early stopping's test (Keras's): this epoch's validation loss is below the best epoch's

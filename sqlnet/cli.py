@@ -34,6 +34,21 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _layers(text: str) -> list[list[int]]:
+    try:
+        return [[int(w) for w in part.split("x")] for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths such as 16,64 or 32x16, got {text!r}") \
+            from None
+
+
 def _names(text: str) -> list[str]:
     return [t for t in text.split(",") if t]
 
@@ -71,6 +86,35 @@ def build_parser() -> Parser:
     c.add_argument("--threads", type=int, default=1,
                    help="DuckDB threads (default 1: every run gives the same bits; more is "
                         "faster on large data but may differ in the last bit)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    c = sub.add_parser("sweep", help="train every combination of settings together; a leaderboard",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet sweep s.duckdb --data iris_train.csv --target species "
+                                       "--lr 0.01,0.1 --hidden 8,16x8 --seed 0,1 --validation-split 0.2")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--target", type=_names, required=True, help="target column(s)")
+    c.add_argument("--features", type=_names, help="feature columns (default: all but the targets)")
+    c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
+    c.add_argument("--lr", type=_floats, default=[0.1], help="learning rates to try: 0.01,0.1")
+    c.add_argument("--hidden", type=_layers, default=[[]],
+                   help="hidden layers to try: 16,64 (one layer each) or 32x16 (two layers)")
+    c.add_argument("--seed", type=_ints, default=[0], help="seeds to try: 0,1,2")
+    c.add_argument("--batch-size", type=_ints, default=[32], help="batch sizes to try: 16,32")
+    c.add_argument("--activation", default="relu", help="hidden activation: " + ", ".join(M.ACTIVATIONS))
+    c.add_argument("--output-activation", help="identity, sigmoid, tanh or softmax")
+    c.add_argument("--loss", help="half_sse, mse, cross_entropy or bce (default: by the target)")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--validation-data", metavar="FILE", help="score every model on this file")
+    g.add_argument("--validation-split", type=float, metavar="F",
+                   help="hold out this share of the rows (chosen from the first seed)")
+    c.add_argument("--keep-best", action="store_true",
+                   help="copy the best model to model 0, the one predict and evaluate use")
+    for flag, kind, text in CONTROL_FLAGS:
+        if flag not in ("--patience", "--min-delta"):
+            c.add_argument(flag, type=kind, help=text)
+    c.add_argument("--threads", type=int, default=1, help="DuckDB threads (default 1)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("predict", help="predict with the model",
@@ -221,7 +265,7 @@ def _fail(message: str) -> int:
 def _new_file(args) -> str | None:
     """The database file this command would create, so that a failure can remove it."""
     db = getattr(args, "db", None)
-    if args.command in ("init", "train") and db and db != ":memory:" and not os.path.exists(db):
+    if args.command in ("init", "train", "sweep") and db and db != ":memory:" and not os.path.exists(db):
         return db
     if args.command in ("predict", "evaluate", "inspect", "sql", "gradcheck") and \
             not os.path.exists(args.db):
@@ -320,6 +364,27 @@ def _validation(args):
 
 def _source(args) -> Source:
     return Source(path=args.data, table=args.table)
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import Grid, sweep
+    from .train import Settings
+    controls = {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+                for flag, _, _ in CONTROL_FLAGS if flag not in ("--patience", "--min-delta")}
+    base = Settings(epochs=args.epochs, activation=args.activation,
+                    output_activation=args.output_activation, loss=args.loss, threads=args.threads,
+                    controls={k: v for k, v in controls.items() if v is not None},
+                    validation=_validation(args))
+    grid = Grid(lr=args.lr, hidden=args.hidden, seed=args.seed, batch_size=args.batch_size)
+    with _open(args.db) as db:
+        board = sweep(db, _source(args), args.target, grid, base, args.features,
+                      keep_best=args.keep_best, quiet=args.quiet)
+    print(f"sweep of {len(board)} models; the leaderboard is in sweep_results:")
+    print_rows(["rank", "model", "lr", "hidden", "seed", "batch_size", "train_loss", "eval_loss",
+                "eval_accuracy", "eval_mse"], board)
+    if args.keep_best:
+        print(f"model {board[0][1]} is now the database's model (model 0)")
+    return 0
 
 
 def cmd_predict(args) -> int:
@@ -430,5 +495,5 @@ def _cell(v, digits: int) -> str:
     return str(v)
 
 
-COMMANDS = {"init": cmd_init, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
+COMMANDS = {"init": cmd_init, "train": cmd_train, "sweep": cmd_sweep, "predict": cmd_predict, "evaluate": cmd_evaluate,
             "inspect": cmd_inspect, "gradcheck": cmd_gradcheck, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}

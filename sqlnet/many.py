@@ -75,10 +75,16 @@ def _fan_out(db: Database, local: bool, targets: bool = True) -> None:
         db.run(query(name), local=local)
 
 
-def copy_names(db: Database, models: list[int]) -> None:
-    """Model 0's feature names, target names and classes, for every other model of the pass."""
-    for name in ("copy_names", "copy_targets", "copy_classes"):
-        db.run(query(name, models=_models(models)))
+def copy_names(db: Database, models: list[int], names: bool = True) -> None:
+    """The first model's feature names, target names (unless names is False) and classes,
+    for every other model of the pass."""
+    for name in ("copy_names", "copy_targets", "copy_classes")[0 if names else 2:]:
+        db.run(query(name, models=_models(models)), first=models[0])
+
+
+def models_table(models: list[int]) -> exp.Expression:
+    """The model keys as a one-column subquery (driver-chosen integers)."""
+    return _models(models)
 
 
 def _models(models: list[int]) -> exp.Expression:

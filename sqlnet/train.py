@@ -132,7 +132,7 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
             raise SqlnetError(f"the data has {n} classes but the output layer has "
                               f"{net.widths[-1]} units")
     v = s.validation.check() if s.validation else None
-    _hold_out(db, net, v.split if v else None)
+    _hold_out(db, net.seed, v.split if v else None)
     _standardize(db, net, fit=True)
     for name in ("clear_valid_rows", "clear_valid_inputs", "clear_valid_targets"):
         db.run(query(name), model=net.model)
@@ -174,11 +174,12 @@ def _group_models(db: Database, net: M.Network, source: Source, s: Settings,
     return many.create_group_models(db, net, s.group_by, many.group_values(db, s.group_by, source))
 
 
-def _hold_out(db: Database, net: M.Network, share: float | None) -> None:
+def _hold_out(db: Database, seed: int, share: float | None) -> None:
+    """The rows --validation-split holds out, chosen by the `mix` hash of (seed, row)."""
     if share is None:
         db.run(query("no_held_out"))
     else:
-        db.run(query("held_out", key=chain("m.seed * 1000037 + 7", "r.row")), share=share)
+        db.run(query("held_out", key=chain("$seed * 1000037 + 7", "r.row")), share=share, seed=seed)
 
 
 def _store_valid(db: Database, rows: exp.Expression) -> None:
@@ -263,7 +264,7 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
     return net
 
 
-def _new(db, source, targets, features, s: Settings) -> M.Network:
+def _new(db, source, targets, features, s: Settings, model: int = 0) -> M.Network:
     types = stage(db, source)
     if s.group_by is not None and s.group_by not in types:
         raise SqlnetError(f"{source} has no group column {s.group_by!r}")
@@ -287,7 +288,7 @@ def _new(db, source, targets, features, s: Settings) -> M.Network:
                     batch_size=32 if s.batch_size is None else s.batch_size,
                     seed=0 if s.seed is None else s.seed,
                     shuffle=True if s.shuffle is None else s.shuffle,
-                    controls=controls(None, s.controls))
+                    controls=controls(None, s.controls), model=model)
     M.create(db, net)
     _store_names(db, net.model, feats, targets)
     return net
@@ -335,11 +336,11 @@ def _store_names(db: Database, model: int, features: list[str], targets: list[st
 
 
 def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
-               keep_history: bool = False) -> int:
+               keep_history: bool = False, models: list[int] | None = None) -> int:
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
-    for m in many.stored_groups(db)[1]:
+    for m in models or many.stored_groups(db)[1]:
         db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
                "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
                [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
@@ -403,6 +404,7 @@ class Statements:
         self.validate = validation_statement(net) \
             if db.scalar(query("valid_count"), model=net.model) else None
         self.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
+        self.many = db.scalar(query("pass_models")) > 1
 
 
 def validation_statement(net: M.Network) -> exp.Expression:
@@ -464,7 +466,7 @@ def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
     if stepped:  # the step_tape of this process holds the run's last step
         db.run(query("clear_last_step"))
         db.run(query("keep_last_step"))
-    if st.validate and db.scalar(query("best_epoch"), model=net.model, run=plan.run):
+    if st.validate and not st.many and db.scalar(query("best_epoch"), model=net.model, run=plan.run):
         db.run(query("restore_best_weights"), model=net.model)
         db.run(query("restore_best_biases"), model=net.model)
     db.run(query("stop_run"), model=net.model, run=plan.run, stopped=how)
@@ -478,7 +480,9 @@ def _epoch_end(db: Database, st: Statements, net: M.Network, plan: Plan, epoch: 
         db.run(query("keep_history"), epoch=epoch, **where)
     if not st.validate:
         return None
-    db.run(st.validate, step=step, batch=0)
+    db.run(st.validate, batch=0, epoch=epoch, run=plan.run)
+    if st.many:    # validation scores only; the best epoch is kept for a single model
+        return None
     if db.scalar(query("improved"), step=step, **where):
         db.run(query("set_best_epoch"), epoch=epoch, **where)
         db.run(query("clear_best"), model=net.model)

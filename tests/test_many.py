@@ -101,3 +101,65 @@ def test_group_by_refusals(grouped, tmp_path, capsys):
     assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
                  "--quiet"]) == 2
     assert "--group-by region" in capsys.readouterr().err
+
+
+def run_sweep(path, grid, base, validation=None):
+    from sqlnet.sweep import sweep
+    with Database(":memory:") as db:
+        board = sweep(db, Source(str(path)), ["label"], grid, Settings(**base, validation=validation),
+                      keep_best=True)
+        together = {m: params_as_arrays(M.parameters(db, m)) for m in range(len(board) + 1)}
+        evals = db.sql("SELECT model, epoch, eval_loss FROM training_log "
+                       "WHERE eval_loss IS NOT NULL ORDER BY model, epoch").fetchall()
+        settings = db.sql("SELECT m.model, lr, seed, batch_size, COUNT(*) - 1 AS depth "
+                          "FROM models AS m JOIN layers AS l ON l.model = m.model "
+                          "WHERE m.model > 0 GROUP BY ALL ORDER BY m.model").fetchall()
+    return board, together, evals, settings
+
+
+def test_sweep_models_equal_models_trained_alone(grouped):
+    from sqlnet.sweep import Grid
+    from sqlnet.train import Validation
+    path = grouped[2]["north"]
+    grid = Grid(lr=[0.05, 0.2], hidden=[[3], [2, 3]], seed=[1, 2], batch_size=[4, 0])
+    base = dict(epochs=3, activation="tanh", controls={"optimizer": "momentum"})
+    board, together, _, settings = run_sweep(path, grid, base)
+    assert len(board) == 16 and [r[0] for r in board] == list(range(1, 17))
+    for model, lr, seed, batch, depth in settings:          # 16 models, in two passes
+        with Database(":memory:") as alone:
+            train(alone, Source(str(path)), ["label"], settings=Settings(
+                **base, lr=lr, seed=seed, batch_size=batch, hidden=[3] if depth == 1 else [2, 3]))
+            W, b = params_as_arrays(M.parameters(alone))
+        for got, want in zip(together[model][0] + together[model][1], W + b):
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    best = board[0][1]                                       # --keep-best: model 0 is the best
+    for got, want in zip(together[0][0] + together[0][1], together[best][0] + together[best][1]):
+        assert np.array_equal(got, want)
+    # with a validation split (the first seed's rows), every epoch's validation loss
+    grid = Grid(lr=[0.05, 0.2], hidden=[[3]], seed=[1], batch_size=[4, 0])
+    board, together, evals, settings = run_sweep(path, grid, base, Validation(split=0.25))
+    assert all(r[7] is not None for r in board)               # ranked by validation loss
+    for model, lr, seed, batch, depth in settings:
+        with Database(":memory:") as alone:
+            train(alone, Source(str(path)), ["label"], settings=Settings(
+                **base, lr=lr, seed=seed, batch_size=batch, hidden=[3],
+                validation=Validation(split=0.25)))
+            want = alone.sql("SELECT epoch, eval_loss FROM training_log "
+                             "WHERE eval_loss IS NOT NULL ORDER BY epoch").fetchall()
+        got = [(e, v) for m, e, v in evals if m == model]
+        assert [e for e, _ in got] == [1, 2, 3]
+        np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=RTOL)
+
+
+def test_sweep_cli_prints_a_leaderboard(grouped, tmp_path, capsys):
+    path = grouped[2]["south"]
+    db = tmp_path / "s.duckdb"
+    assert main(["sweep", str(db), "--data", str(path), "--target", "label", "--lr", "0.05,0.5",
+                 "--hidden", "2,3x2", "--seed", "0,1", "--epochs", "2", "--validation-split",
+                 "0.3", "--keep-best", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "sweep of 8 models; the leaderboard is in sweep_results:"
+    assert out[1].split()[:4] == ["rank", "model", "lr", "hidden"] and len(out) == 2 + 8 + 1
+    assert main(["evaluate", str(db), "--data", str(path), "--target", "label"]) == 0
+    assert main(["sweep", str(db), "--data", str(path), "--target", "label"]) == 2
+    assert "new database" in capsys.readouterr().err
