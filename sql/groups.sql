@@ -161,5 +161,13 @@ INSERT INTO feature_names SELECT * REPLACE (0 AS model) FROM feature_names WHERE
 INSERT INTO target_names SELECT * REPLACE (0 AS model) FROM target_names WHERE model = $best;
 
 -- name: keep_classes
--- ... and classes.
+-- ... classes ...
 INSERT INTO classes SELECT * REPLACE (0 AS model) FROM classes WHERE model = $best;
+
+-- name: keep_runs
+-- ... with its runs ...
+INSERT INTO runs SELECT * REPLACE (0 AS model) FROM runs WHERE model = $best;
+
+-- name: keep_log
+-- ... and training log.
+INSERT INTO training_log SELECT * REPLACE (0 AS model) FROM training_log WHERE model = $best;

@@ -432,6 +432,11 @@ def _inspect(db: Database) -> int:
           f"batch size {net.batch_size or 'full'}, seed {net.seed}, "
           f"layers {','.join(map(str, net.widths))}")
     print_table(db.run(query("layer_stats"), model=net.model))
+    n = db.scalar(query("model_count"))
+    if n > 1:
+        group = db.sql("SELECT ANY_VALUE(group_column) FROM model_groups").fetchone()[0]
+        why = f"one per value of {group!r} (model_groups)" if group else "a sweep's (sweep_results)"
+        print(f"\nthe database holds {n} models, {why}; this is model 0")
     runs, epochs, steps, seconds = db.rows(query("training_summary"), model=net.model)[0]
     print(f"\ntrained: {runs} run(s), {epochs} epoch(s), {steps} step(s), {seconds or 0:.1f} s")
     if steps:

@@ -178,7 +178,8 @@ def load(db: Database, model: int = 0) -> Network:
     row = db.sql("SELECT loss, lr, seed, batch_size, shuffle FROM models WHERE model = ?",
                  [model]).fetchone()
     if row is None:
-        raise SqlnetError(f"the database holds no model {model}")
+        hint = "; a sweep's database gets one with `sqlnet sweep ... --keep-best`" if model == 0 else ""
+        raise SqlnetError(f"the database holds no model {model}{hint}")
     have = [n for n in CONTROLS if n in {r[0] for r in db.sql("DESCRIBE models").fetchall()}]
     stored = db.sql(f"SELECT {', '.join(have)} FROM models WHERE model = ?", [model]).fetchone() \
         if have else ()  # a database of schema version 1 has none until a `train` upgrades it

@@ -102,5 +102,5 @@ def _create(db, source, targets, features, base: T.Settings, model: int, combo) 
 def _keep(db: Database, best: int) -> None:
     """Copy the best model to model 0, the database's model."""
     for name in ("keep_model", "keep_layers", "keep_weights", "keep_biases", "keep_features",
-                 "keep_targets", "keep_classes"):
+                 "keep_targets", "keep_classes", "keep_runs", "keep_log"):
         db.run(query(name), best=best)
