@@ -36,18 +36,23 @@ SELECT a.model, a.row, a.col,
 FROM :out AS a
 LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
 
+-- name: nll
+-- Each sample's negative log-likelihood parts: log Σ_k e^{z_k}, taken with the maximum
+-- subtracted, and Σ_k y_k z_k
+SELECT z.model, z.row,
+       MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
+       SUM(z.value * COALESCE(y.value, 0.0)) AS zy
+FROM (SELECT z.model, z.row, z.col, z.value,
+             MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
+      FROM :z AS z) AS z
+LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
+GROUP BY z.model, z.row;
+
 -- name: loss_cross_entropy
--- L = (1/n) Σ_samples (log Σ_k e^{z_k} − Σ_k y_k z_k), the log-sum-exp taken with the
--- maximum subtracted: PyTorch's CrossEntropyLoss on the logits Zᴸ
+-- L = (1/n) Σ_samples (log Σ_k e^{z_k} − Σ_k y_k z_k): PyTorch's CrossEntropyLoss on the
+-- logits Zᴸ
 SELECT t.model, SUM(t.lse - t.zy) / COUNT(*) AS value
-FROM (SELECT z.model, z.row,
-             MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
-             SUM(z.value * COALESCE(y.value, 0.0)) AS zy
-      FROM (SELECT z.model, z.row, z.col, z.value,
-                   MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
-            FROM :z AS z) AS z
-      LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
-      GROUP BY z.model, z.row) AS t
+FROM nll AS t
 GROUP BY t.model;
 
 -- name: delta_cross_entropy
@@ -87,14 +92,7 @@ GROUP BY y.model, y.row;
 -- name: loss_cross_entropy_weighted
 -- PyTorch's CrossEntropyLoss(weight=...): L = Σ_samples w (log Σ_k e^{z_k} − Σ_k y_k z_k) / Σ w
 SELECT t.model, SUM(w.w * (t.lse - t.zy)) / MIN(w.total) AS value
-FROM (SELECT z.model, z.row,
-             MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
-             SUM(z.value * COALESCE(y.value, 0.0)) AS zy
-      FROM (SELECT z.model, z.row, z.col, z.value,
-                   MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
-            FROM :z AS z) AS z
-      LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
-      GROUP BY z.model, z.row) AS t
+FROM nll AS t
 JOIN row_weights AS w ON w.model = t.model AND w.row = t.row
 GROUP BY t.model;
 

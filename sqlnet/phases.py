@@ -69,6 +69,8 @@ def error(net: Network, targets: str) -> list[CTE]:
     df = activation(net.activations[-1])[1]
     name = net.loss
     ctes = [("y", query("targets", targets=table(targets)))]
+    if net.loss == "cross_entropy":
+        ctes.append(("nll", query("nll", z=io["z"], y=io["y"])))
     if net.loss == "cross_entropy" and net.controls.class_weight:
         name = "cross_entropy_weighted"
         ctes.append(("row_weights", query("row_weights", y=table("y"))))
