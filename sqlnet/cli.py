@@ -107,6 +107,7 @@ def build_parser() -> Parser:
                        epilog=EPILOG + "sqlnet dataset iris   # writes iris_train.csv, iris_test.csv")
     c.add_argument("name", choices=["iris"])
     c.add_argument("--dir", default=".", help="where to write (default: here)")
+    _ecosystem_parsers(sub)
     return p
 
 
@@ -343,3 +344,49 @@ def _cell(v, digits: int) -> str:
 
 COMMANDS = {"init": cmd_init, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
             "inspect": cmd_inspect, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}
+
+
+# Ecosystem commands: export, import, plot, phases, trace (and --format for sql, inspect).
+
+def _ecosystem_parsers(sub) -> None:
+    c = sub.add_parser("export", help="write the model's weights as .npz (numpy) or .pt (PyTorch)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet export iris.duckdb --to iris.pt")
+    c.add_argument("db")
+    c.add_argument("--to", required=True, metavar="FILE",
+                   help="FILE.npz, or FILE.pt: a state_dict of torch.nn.Sequential(Linear, act, ...)")
+
+    c = sub.add_parser("import", help="replace the model's weights by those of a .npz or .pt file",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet import iris.duckdb --from iris.pt")
+    c.add_argument("db")
+    c.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="a file written by `sqlnet export` (or by torch.save(model.state_dict()))")
+
+
+def _existing(path: str) -> str:
+    """The commands below read a model: a missing file is an error, never a new database."""
+    if path != ":memory:" and not os.path.exists(path):
+        raise SqlnetError(f"no such database: {path}")
+    return path
+
+
+def cmd_export(args) -> int:
+    from .interop import export
+    with _open(_existing(args.db), read_only=True) as db:
+        kind = export(db, args.to)
+        layers = M.load(db).widths
+    print(f"wrote {args.to} ({kind}): layers {','.join(map(str, layers))}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .interop import import_
+    with _open(_existing(args.db)) as db:
+        kind = import_(db, args.source)
+        layers = M.load(db).widths
+    print(f"imported {args.source} ({kind}) into {args.db}: layers {','.join(map(str, layers))}")
+    return 0
+
+
+COMMANDS.update({"export": cmd_export, "import": cmd_import})

@@ -139,6 +139,9 @@ def export(db: Database, path: str, model: int = 0) -> str:
     """Write the model's weights to path: ``.npz`` (numpy) or ``.pt``/``.pth`` (PyTorch)."""
     kind = _kind(path)
     state = state_dict(db, model)
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise SqlnetError(f"cannot write {path}: directory {folder} does not exist")
     if kind == "npz":
         np = _np()
         net = M.load(db, model)
