@@ -274,7 +274,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_inspect(args) -> int:
     with _open(args.db, read_only=True) as db:
-        return _inspect(db)
+        if getattr(args, "format", "table") != "table":
+            return _inspect_as(db, args.format)
+        code = _inspect(db)
+        _print_sparkline(db)
+        return code
 
 
 def _inspect(db: Database) -> int:
@@ -294,7 +298,7 @@ def cmd_sql(args) -> int:
     with _open(args.db) as db:
         cursor = db.sql(args.query)
         if cursor.description:
-            print_table(cursor)
+            _emit(cursor, getattr(args, "format", "table"))
     return 0
 
 
@@ -363,6 +367,11 @@ def _ecosystem_parsers(sub) -> None:
     c.add_argument("--from", dest="source", required=True, metavar="FILE",
                    help="a file written by `sqlnet export` (or by torch.save(model.state_dict()))")
 
+    from .show import FORMATS
+    for name in ("sql", "inspect"):
+        sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
+                                       help="table (default), csv, json or markdown")
+
 
 def _existing(path: str) -> str:
     """The commands below read a model: a missing file is an error, never a new database."""
@@ -386,6 +395,48 @@ def cmd_import(args) -> int:
         kind = import_(db, args.source)
         layers = M.load(db).widths
     print(f"imported {args.source} ({kind}) into {args.db}: layers {','.join(map(str, layers))}")
+    return 0
+
+
+def _emit(cursor, fmt: str) -> None:
+    from .show import emit
+    emit(cursor, fmt)
+
+
+def _print_sparkline(db: Database) -> None:
+    """The whole loss curve on one line, beside the last epochs' table."""
+    from .show import sparkline
+    losses = [r[1] for r in db.rows(query("loss_per_epoch"), model=M.load(db).model)]
+    if losses:
+        print(f"loss per epoch: {sparkline(losses)}  {losses[0]:.6g} → {losses[-1]:.6g}")
+
+
+def _inspect_as(db: Database, fmt: str) -> int:
+    """inspect as JSON (one document), or as CSV or Markdown sections."""
+    from .show import json_value, records, render_rows, rows_of, sparkline
+    net = M.load(db)
+    layers = rows_of(db.run(query("layer_stats"), model=net.model))
+    summary = rows_of(db.run(query("training_summary"), model=net.model))
+    epochs = rows_of(db.run(query("loss_per_epoch"), model=net.model))
+    spark = sparkline([r[1] for r in epochs[1]])
+    if fmt == "json":
+        import json
+        doc = {"model": {"model": net.model, "task": net.task, "loss": net.loss, "lr": net.lr,
+                         "batch_size": net.batch_size, "seed": net.seed, "shuffle": net.shuffle,
+                         "widths": net.widths, "activations": net.activations},
+               "layers": records(*layers), "training": records(*summary)[0],
+               "epochs": records(*epochs), "loss_sparkline": spark}
+        print(json.dumps(doc, indent=1, default=json_value))
+        return 0
+    head = "# " if fmt == "csv" else ""
+    print(f"{head}model {net.model}: {net.task}, loss {net.loss}, lr {net.lr:g}, batch size "
+          f"{net.batch_size or 'full'}, seed {net.seed}, layers {','.join(map(str, net.widths))}")
+    print(render_rows(*layers, fmt))
+    print(f"\n{head}training")
+    print(render_rows(*summary, fmt))
+    if epochs[1]:
+        print(f"\n{head}loss per epoch: {spark}")
+        print(render_rows(*epochs, fmt))
     return 0
 
 
