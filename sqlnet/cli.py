@@ -367,6 +367,13 @@ def _ecosystem_parsers(sub) -> None:
     c.add_argument("--from", dest="source", required=True, metavar="FILE",
                    help="a file written by `sqlnet export` (or by torch.save(model.state_dict()))")
 
+    c = sub.add_parser("plot", help="training curves (loss, learning rate) as a PNG",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet plot iris.duckdb --out curves.png --weights")
+    c.add_argument("db")
+    c.add_argument("--out", required=True, metavar="FILE.png", help="the image to write")
+    c.add_argument("--weights", action="store_true", help="add a histogram of each layer's weights")
+
     from .show import FORMATS
     for name in ("sql", "inspect"):
         sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
@@ -440,4 +447,12 @@ def _inspect_as(db: Database, fmt: str) -> int:
     return 0
 
 
-COMMANDS.update({"export": cmd_export, "import": cmd_import})
+def cmd_plot(args) -> int:
+    from .plot import plot
+    with _open(_existing(args.db), read_only=True) as db:
+        drawn = plot(db, args.out, weights=args.weights)
+    print(f"wrote {args.out}: {', '.join(drawn['series'])}")
+    return 0
+
+
+COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot})

@@ -17,6 +17,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 BLOCKS = [(m.group(1), m.group(2), m.end()) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
           if m.group(1) == "python" or (m.group(1) == "sh" and "pip install" not in m.group(2))]
 OPTIONAL = ("sklearn", "torch", "matplotlib", "pandas", "polars", "pyarrow")
+COMMAND_NEEDS = {".pt": "torch", "sqlnet plot": "matplotlib"}  # optional extras of commands
 
 
 def run_sh(block: str) -> str:
@@ -44,6 +45,7 @@ def test_examples_run_in_order(tmp_path, monkeypatch):
     missing = set()
     for lang, code, end in BLOCKS:
         needs = {m for m in OPTIONAL if re.search(rf"^\s*(import|from) {m}\b", code, re.M)}
+        needs |= {m for text, m in COMMAND_NEEDS.items() if lang == "sh" and text in code}
         absent = {m for m in needs if importlib.util.find_spec(m) is None}
         if absent:
             missing |= absent
