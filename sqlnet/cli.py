@@ -374,6 +374,16 @@ def _ecosystem_parsers(sub) -> None:
     c.add_argument("--out", required=True, metavar="FILE.png", help="the image to write")
     c.add_argument("--weights", action="store_true", help="add a histogram of each layer's weights")
 
+    c = sub.add_parser("phases", help="the SQL of each phase of a training step, as it runs",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet phases iris.duckdb --pretty")
+    c.add_argument("db")
+    c.add_argument("--dialect", default="duckdb", choices=["duckdb", "postgres", "spark"],
+                   help="duckdb (default: what runs); postgres and spark are sqlglot's "
+                        "transpilation, not run there yet")
+    c.add_argument("--pretty", action="store_true",
+                   help="laid out on several lines, with the sql/ files' comments")
+
     from .show import FORMATS
     for name in ("sql", "inspect"):
         sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
@@ -455,4 +465,12 @@ def cmd_plot(args) -> int:
     return 0
 
 
-COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot})
+def cmd_phases(args) -> int:
+    from .listing import listing
+    with _open(_existing(args.db), read_only=True) as db:
+        print(listing(M.load(db), dialect=args.dialect, pretty=args.pretty))
+    return 0
+
+
+COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot,
+                 "phases": cmd_phases})
