@@ -384,8 +384,16 @@ def _ecosystem_parsers(sub) -> None:
     c.add_argument("--pretty", action="store_true",
                    help="laid out on several lines, with the sql/ files' comments")
 
+    c = sub.add_parser("trace", help="one sample's activations, deltas and gradients, layer by layer",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet trace iris.duckdb --data iris_test.csv --row 0")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--row", type=int, required=True,
+                   help="the sample: its data row, from 0, as `sqlnet predict` numbers them")
+
     from .show import FORMATS
-    for name in ("sql", "inspect"):
+    for name in ("sql", "inspect", "trace"):
         sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
                                        help="table (default), csv, json or markdown")
 
@@ -472,5 +480,18 @@ def cmd_phases(args) -> int:
     return 0
 
 
+def cmd_trace(args) -> int:
+    from .trace import report, trace
+    with _open(_existing(args.db), read_only=True) as db:  # read-only: the model cannot change
+        t = trace(db, _source(args), args.row)
+    if args.format == "json":
+        import dataclasses
+        import json
+        print(json.dumps(dataclasses.asdict(t), indent=1))
+    else:
+        print(report(t, args.format))
+    return 0
+
+
 COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot,
-                 "phases": cmd_phases})
+                 "phases": cmd_phases, "trace": cmd_trace})
