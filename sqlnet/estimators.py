@@ -121,7 +121,7 @@ class _SqlnetMLP(BaseEstimator):
 
     _loss: str = "mse"
 
-    def _settings(self, n_outputs: int):
+    def _settings(self):
         from .train import Settings
         seed = self.random_state
         if seed is None:
@@ -188,7 +188,7 @@ class _SqlnetMLP(BaseEstimator):
     def _fit(self, X, Y: np.ndarray):
         """Train on X (n × features) and Y (n × targets) in the database."""
         from .train import train
-        settings = self._settings(Y.shape[1])
+        settings = self._settings()
         features = [f"x{i}" for i in range(X.shape[1])]
         targets = ["y"] if self._loss_name() == "cross_entropy" else \
             [f"y{i}" for i in range(Y.shape[1])]
