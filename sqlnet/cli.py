@@ -163,6 +163,7 @@ def build_parser() -> Parser:
                        epilog=EPILOG + "sqlnet dataset iris   # writes iris_train.csv, iris_test.csv")
     c.add_argument("name", choices=["iris"])
     c.add_argument("--dir", default=".", help="where to write (default: here)")
+    _ecosystem_parsers(sub)
     return p
 
 
@@ -423,7 +424,11 @@ def cmd_gradcheck(args) -> int:
 
 def cmd_inspect(args) -> int:
     with _open(args.db, read_only=True) as db:
-        return _inspect(db)
+        if getattr(args, "format", "table") != "table":
+            return _inspect_as(db, args.format)
+        code = _inspect(db)
+        _print_sparkline(db)
+        return code
 
 
 def _inspect(db: Database) -> int:
@@ -448,7 +453,7 @@ def cmd_sql(args) -> int:
     with _open(args.db) as db:
         cursor = db.sql(args.query)
         if cursor.description:
-            print_table(cursor)
+            _emit(cursor, getattr(args, "format", "table"))
     return 0
 
 
@@ -502,3 +507,150 @@ def _cell(v, digits: int) -> str:
 
 COMMANDS = {"init": cmd_init, "train": cmd_train, "sweep": cmd_sweep, "predict": cmd_predict, "evaluate": cmd_evaluate,
             "inspect": cmd_inspect, "gradcheck": cmd_gradcheck, "sql": cmd_sql, "example": cmd_example, "dataset": cmd_dataset}
+
+
+# Ecosystem commands: export, import, plot, phases, trace (and --format for sql, inspect).
+
+def _ecosystem_parsers(sub) -> None:
+    c = sub.add_parser("export", help="write the model's weights as .npz (numpy) or .pt (PyTorch)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet export iris.duckdb --to iris.pt")
+    c.add_argument("db")
+    c.add_argument("--to", required=True, metavar="FILE",
+                   help="FILE.npz, or FILE.pt: a state_dict of torch.nn.Sequential(Linear, act, ...)")
+
+    c = sub.add_parser("import", help="replace the model's weights by those of a .npz or .pt file",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet import iris.duckdb --from iris.pt")
+    c.add_argument("db")
+    c.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="a file written by `sqlnet export` (or by torch.save(model.state_dict()))")
+
+    c = sub.add_parser("plot", help="training curves (loss, learning rate) as a PNG",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet plot iris.duckdb --out curves.png --weights")
+    c.add_argument("db")
+    c.add_argument("--out", required=True, metavar="FILE.png", help="the image to write")
+    c.add_argument("--weights", action="store_true", help="add a histogram of each layer's weights")
+
+    c = sub.add_parser("phases", help="the SQL of each phase of a training step, as it runs",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet phases iris.duckdb --pretty")
+    c.add_argument("db")
+    c.add_argument("--dialect", default="duckdb", choices=["duckdb", "postgres", "spark"],
+                   help="duckdb (default: what runs); postgres and spark are sqlglot's "
+                        "transpilation, not run there yet")
+    c.add_argument("--pretty", action="store_true",
+                   help="laid out on several lines, with the sql/ files' comments")
+
+    c = sub.add_parser("trace", help="one sample's activations, deltas and gradients, layer by layer",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet trace iris.duckdb --data iris_test.csv --row 0")
+    c.add_argument("db")
+    _source_options(c)
+    c.add_argument("--row", type=int, required=True,
+                   help="the sample: its data row, from 0, as `sqlnet predict` numbers them")
+
+    from .show import FORMATS
+    for name in ("sql", "inspect", "trace"):
+        sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
+                                       help="table (default), csv, json or markdown")
+
+
+def _existing(path: str) -> str:
+    """The commands below read a model: a missing file is an error, never a new database."""
+    if path != ":memory:" and not os.path.exists(path):
+        raise SqlnetError(f"no such database: {path}")
+    return path
+
+
+def cmd_export(args) -> int:
+    from .interop import export
+    with _open(_existing(args.db), read_only=True) as db:
+        kind = export(db, args.to)
+        layers = M.load(db).widths
+    print(f"wrote {args.to} ({kind}): layers {','.join(map(str, layers))}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .interop import import_
+    with _open(_existing(args.db)) as db:
+        kind = import_(db, args.source)
+        layers = M.load(db).widths
+    print(f"imported {args.source} ({kind}) into {args.db}: layers {','.join(map(str, layers))}")
+    return 0
+
+
+def _emit(cursor, fmt: str) -> None:
+    from .show import emit
+    emit(cursor, fmt)
+
+
+def _print_sparkline(db: Database) -> None:
+    """The whole loss curve on one line, beside the last epochs' table."""
+    from .show import sparkline
+    losses = [r[1] for r in db.rows(query("loss_per_epoch"), model=M.load(db).model)]
+    if losses:
+        print(f"loss per epoch: {sparkline(losses)}  {losses[0]:.6g} → {losses[-1]:.6g}")
+
+
+def _inspect_as(db: Database, fmt: str) -> int:
+    """inspect as JSON (one document), or as CSV or Markdown sections."""
+    from .show import json_value, records, render_rows, rows_of, sparkline
+    net = M.load(db)
+    layers = rows_of(db.run(query("layer_stats"), model=net.model))
+    summary = rows_of(db.run(query("training_summary"), model=net.model))
+    epochs = rows_of(db.run(query("loss_per_epoch"), model=net.model))
+    spark = sparkline([r[1] for r in epochs[1]])
+    if fmt == "json":
+        import json
+        doc = {"model": {"model": net.model, "task": net.task, "loss": net.loss, "lr": net.lr,
+                         "batch_size": net.batch_size, "seed": net.seed, "shuffle": net.shuffle,
+                         "widths": net.widths, "activations": net.activations},
+               "layers": records(*layers), "training": records(*summary)[0],
+               "epochs": records(*epochs), "loss_sparkline": spark}
+        print(json.dumps(doc, indent=1, default=json_value))
+        return 0
+    head = "# " if fmt == "csv" else ""
+    print(f"{head}model {net.model}: {net.task}, loss {net.loss}, lr {net.lr:g}, batch size "
+          f"{net.batch_size or 'full'}, seed {net.seed}, layers {','.join(map(str, net.widths))}")
+    print(render_rows(*layers, fmt))
+    print(f"\n{head}training")
+    print(render_rows(*summary, fmt))
+    if epochs[1]:
+        print(f"\n{head}loss per epoch: {spark}")
+        print(render_rows(*epochs, fmt))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plot import plot
+    with _open(_existing(args.db), read_only=True) as db:
+        drawn = plot(db, args.out, weights=args.weights)
+    print(f"wrote {args.out}: {', '.join(drawn['series'])}")
+    return 0
+
+
+def cmd_phases(args) -> int:
+    from .listing import listing
+    with _open(_existing(args.db), read_only=True) as db:
+        print(listing(M.load(db), dialect=args.dialect, pretty=args.pretty))
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from .trace import report, trace
+    with _open(_existing(args.db), read_only=True) as db:  # read-only: the model cannot change
+        t = trace(db, _source(args), args.row)
+    if args.format == "json":
+        import dataclasses
+        import json
+        print(json.dumps(dataclasses.asdict(t), indent=1))
+    else:
+        print(report(t, args.format))
+    return 0
+
+
+COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot,
+                 "phases": cmd_phases, "trace": cmd_trace})

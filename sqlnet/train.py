@@ -389,9 +389,10 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
 
 
 class Statements:
-    """A run's statements, composed and parsed once."""
+    """A run's statements, composed and parsed once. ``Statements(net)`` is what a plain run
+    executes; :meth:`for_run` adds what the run asked for (validation, history)."""
 
-    def __init__(self, db: Database, net: M.Network, run: int):
+    def __init__(self, net: M.Network, validate: bool = False):
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
@@ -401,10 +402,16 @@ class Statements:
         if net.controls.state:
             self.update.append(query("apply_state"))
         self.log = query("log_step")
-        self.validate = validation_statement(net) \
-            if db.scalar(query("valid_count"), model=net.model) else None
-        self.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
-        self.many = db.scalar(query("pass_models")) > 1
+        self.validate = validation_statement(net) if validate else None
+        self.history = False    # keep every epoch's weights
+        self.many = False       # more than one model in the pass
+
+    @classmethod
+    def for_run(cls, db: Database, net: M.Network, run: int) -> "Statements":
+        st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)))
+        st.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
+        st.many = db.scalar(query("pass_models")) > 1
+        return st
 
 
 def validation_statement(net: M.Network) -> exp.Expression:
@@ -419,7 +426,7 @@ class Interrupted(Exception):
 
 def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
           snapshot: str | None = None) -> Report:
-    st = Statements(db, net, plan.run)
+    st = Statements.for_run(db, net, plan.run)
     if st.validate:
         for name in ("eval_rows", "eval_inputs", "eval_targets"):
             db.run(query(name))

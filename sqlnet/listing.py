@@ -1,0 +1,78 @@
+"""`sqlnet phases`: the statements a training step runs for a model, as text to read.
+
+The statements are the very syntax trees that :class:`sqlnet.train.Statements` builds for
+the training loop, rendered by :func:`sqlnet.queries.render` as
+:meth:`sqlnet.db.Database.run` renders them. DuckDB is the engine sqlnet runs on; other
+dialects are sqlglot's transpilation, for reading (sqlnet does not execute them yet).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from . import model as M
+from .queries import DIALECT, render, statements
+
+DIALECTS = ("duckdb", "postgres", "spark")
+# What each part of a run's statements does, in the order the loop runs them.
+ROLES = {"epoch": "once per epoch: the samples' order and batches",
+         "batches": "once per epoch: the loop's bound",
+         "step": "every step: forward, error, backward and update phases as one statement "
+                 "(the tape)",
+         "check": "every step: refuse a non-finite loss, gradient or new weight",
+         "update": "every step: the new weights, biases and optimizer state copied in",
+         "log": "every step: the training_log row"}
+
+
+@dataclass
+class Phase:
+    part: str          # the Statements attribute: epoch, step, update, ...
+    name: str          # the sql/ statement it was made from, where one matches
+    role: str
+    tree: exp.Expression
+
+    def sql(self, dialect: str = DIALECT, pretty: bool = False) -> str:
+        if not pretty:
+            return render(self.tree, dialect)
+        return self.tree.sql(dialect=dialect, pretty=True, comments=True)
+
+
+def phases(net: M.Network) -> list[Phase]:
+    """The statements of a training run for net, in the order they run."""
+    from .train import Statements
+    out = []
+    for part, value in vars(Statements(net)).items():
+        trees = value if isinstance(value, list) else [value]
+        for i, tree in enumerate(trees):
+            if isinstance(tree, exp.Expression):
+                out.append(Phase(part, _name(tree) or (part if len(trees) == 1 else f"{part}[{i}]"),
+                                 ROLES.get(part, part), tree))
+    return out
+
+
+def _name(tree: exp.Expression) -> str | None:
+    """The sql/ statement a tree is, when it is one unchanged (or only filled in)."""
+    text = render(tree)
+    kind = type(tree)
+    for name, stmt in statements().items():
+        if type(stmt) is kind and render(stmt) == text:
+            return name
+    head = tree.find(exp.Table)  # filled in: the statement named after the table it makes
+    if head is not None and type(statements().get(head.name)) is kind:
+        return head.name
+    return None
+
+
+def listing(net: M.Network, dialect: str = DIALECT, pretty: bool = False) -> str:
+    """Every statement as text, each headed by a comment on what it does."""
+    lines = [f"-- The statements of a training run for model {net.model}: layers "
+             f"{','.join(map(str, net.widths))}, {' → '.join(net.activations)}, loss {net.loss}.",
+             "-- $name is a parameter bound at run time; each step (from `step` to `log_step`)",
+             "-- is one transaction."]
+    if dialect != DIALECT:
+        lines.append(f"-- Transpiled by sqlglot from DuckDB to {dialect}, for reading: sqlnet does "
+                     f"not run on {dialect} yet.")
+    for i, p in enumerate(phases(net), start=1):
+        lines += ["", f"-- {i}. {p.name} ({p.role})", p.sql(dialect, pretty) + ";"]
+    return "\n".join(lines)
