@@ -116,6 +116,11 @@ def _target(y):
     return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 and not HAVE_SKLEARN else y
 
 
+# Constructor parameters that set sqlnet's training controls (None: the model's default).
+CONTROL_PARAMS = ("optimizer", "momentum", "weight_decay", "l1", "clip_norm", "lr_schedule",
+                  "dropout", "standardize", "patience")
+
+
 class _SqlnetMLP(BaseEstimator):
     """What the classifier and the regressor share: fit into DuckDB, predict from it."""
 
@@ -128,12 +133,7 @@ class _SqlnetMLP(BaseEstimator):
             seed = 0
         elif not isinstance(seed, numbers.Integral):  # a RandomState
             seed = int(seed.randint(0, M.MAX_SEED))
-        fields = {f.name for f in dataclasses.fields(Settings)}
-        extra = {}
-        if self.optimizer != "sgd":
-            if "optimizer" not in fields:
-                raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of sgd")
-            extra["optimizer"] = self.optimizer
+        extra = {"controls": self._controls(), "validation": self._validation()}
         if not isinstance(self.max_epochs, numbers.Integral) or self.max_epochs < 1:
             raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
         return Settings(epochs=int(self.max_epochs), lr=float(self.learning_rate),
@@ -144,6 +144,15 @@ class _SqlnetMLP(BaseEstimator):
 
     def _loss_name(self) -> str:
         return self._loss
+
+    def _controls(self) -> dict:
+        """The training controls, as `sqlnet train`'s flags of the same names set them."""
+        given = {name: getattr(self, name) for name in CONTROL_PARAMS}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def _validation(self):
+        from .train import Validation
+        return Validation(split=float(self.validation_split)) if self.validation_split else None
 
     @contextlib.contextmanager
     def _session(self, fitting: bool = False):
@@ -313,7 +322,9 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
 
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, optimizer="sgd",
-                 threads=1, database=None, warm_start=False, verbose=False):
+                 threads=1, database=None, warm_start=False, verbose=False, momentum=None,
+                 weight_decay=None, l1=None, clip_norm=None, lr_schedule=None, dropout=None,
+                 standardize=None, validation_split=None, patience=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate = learning_rate
@@ -326,6 +337,15 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
         self.database = database
         self.warm_start = warm_start
         self.verbose = verbose
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.clip_norm = clip_norm
+        self.lr_schedule = lr_schedule
+        self.dropout = dropout
+        self.standardize = standardize
+        self.validation_split = validation_split
+        self.patience = patience
 
     def fit(self, X, y) -> "MLPClassifier":
         """Train on samples X (n × features) and class labels y (any sortable labels)."""
@@ -362,7 +382,9 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, loss="mse",
                  output_activation=None, optimizer="sgd", threads=1, database=None,
-                 warm_start=False, verbose=False):
+                 warm_start=False, verbose=False, momentum=None, weight_decay=None, l1=None,
+                 clip_norm=None, lr_schedule=None, dropout=None, standardize=None,
+                 validation_split=None, patience=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate = learning_rate
@@ -377,6 +399,15 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
         self.database = database
         self.warm_start = warm_start
         self.verbose = verbose
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.clip_norm = clip_norm
+        self.lr_schedule = lr_schedule
+        self.dropout = dropout
+        self.standardize = standardize
+        self.validation_split = validation_split
+        self.patience = patience
 
     def _loss_name(self) -> str:
         if self.loss == "cross_entropy":

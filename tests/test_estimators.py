@@ -72,6 +72,24 @@ def test_regressor_equals_the_cli(tmp_path):
     assert abs(one.score(X, Y2[:, 0]) - r2) < 1e-12
 
 
+def test_training_controls_equal_the_cli(tmp_path):
+    """The estimators' optimizer, penalty, schedule, dropout and standardization parameters
+    are `sqlnet train`'s flags of the same names."""
+    params = dict(optimizer="adam", weight_decay=0.01, lr_schedule="cosine", dropout=0.2,
+                  standardize=True, clip_norm=1.0)
+    clf = sqlnet.MLPClassifier(**{**SETTINGS, "learning_rate": 0.01}, **params).fit(X, LABELS)
+    data = write_csv(tmp_path / "c.csv", ["p", "q", "r", "label"], [list(x) + [l] for x, l in zip(X, LABELS)])
+    db = tmp_path / "c.duckdb"
+    cli("train", db, "--data", data, "--target", "label", *CLI, "--lr", "0.01", "--optimizer", "adam",
+        "--weight-decay", "0.01", "--lr-schedule", "cosine", "--dropout", "0.2", "--standardize",
+        "--clip-norm", "1")
+    with Database(db) as d:
+        W, b = params_as_arrays(M.parameters(d))
+    for got, want in zip(clf.coefs_ + clf.intercepts_, W + b):
+        assert np.array_equal(got, want)
+    assert clf.get_params()["optimizer"] == "adam"
+
+
 @pytest.mark.parametrize("kind", ["list", "pandas", "polars", "arrow", "duckdb"])
 def test_every_kind_of_input_gives_the_same_model(classifier, kind):
     names = ["p", "q", "r"]
