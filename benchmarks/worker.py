@@ -51,6 +51,7 @@ class LoopClock:
 
         def loop(*a, **k):
             self.start = time.perf_counter()
+            self.rss_at_start = rss_mib()
             if stop_after_s:
                 self.timer = threading.Timer(stop_after_s, os.kill, (os.getpid(), signal.SIGINT))
                 self.timer.start()
@@ -100,7 +101,7 @@ def sqlnet_api(spec: dict) -> dict:
         loop_s = time.perf_counter() - clock.start
     clock.stop()
     out = {"load_s": clock.start - t0, "loop_s": loop_s, "interrupted": interrupted,
-           "rss_after_training_mib": rss_mib()}
+           "rss_after_load_mib": clock.rss_at_start, "rss_after_training_mib": rss_mib()}
     out.update(_log_stats(db))
     rows = db.sql("SELECT COUNT(*) FROM train_rows").fetchone()[0]
     out["rows"] = rows
