@@ -58,8 +58,9 @@ def versions() -> dict:
         except Exception:  # noqa: BLE001 - a missing optional package is recorded as such
             out[name] = None
     try:
+        # the last commit that changed sqlnet itself (the harness's own commits do not count)
         out["sqlnet_commit"] = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", "--", "sqlnet", "sql"],
             capture_output=True, text=True, check=True).stdout.strip()
     except Exception:  # noqa: BLE001
         out["sqlnet_commit"] = None

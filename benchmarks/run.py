@@ -259,7 +259,7 @@ def w_ooc(mode: str, budget_s: float) -> dict:
 
 def render(results: dict) -> str:
     L = ["# sqlnet benchmarks", "",
-         "Written by `python benchmarks/run.py` (see benchmarks/README section at the end).",
+         "Written by `python benchmarks/run.py` (how to run it: see the end). Profiles and optimization prototypes: NOTES.md.",
          "Every ratio compares two measurements taken in the same run, seconds apart. The "
          "machine is shared (another engineer's tests ran at the same time), so single "
          "numbers carry noise of perhaps ±20%; the load average at each workload's start and "
@@ -269,7 +269,7 @@ def render(results: dict) -> str:
           f"Linux {m.get('kernel')}.  ",
           f"**Versions**: Python {v.get('python')}, duckdb {v.get('duckdb')}, sqlglot "
           f"{v.get('sqlglot')}, numpy {v.get('numpy')}, torch {v.get('torch')}, "
-          f"scikit-learn {v.get('sklearn')}; sqlnet at commit {v.get('sqlnet_commit')}.", ""]
+          f"scikit-learn {v.get('sklearn')}; sqlnet's code at commit {v.get('sqlnet_commit')}.", ""]
     L += ["## Summary", "",
           "sqlnet runs on 1 DuckDB thread (its default); PyTorch is float64, best of 1 and 2 "
           "threads. s/epoch is the median of the runs.", "",
