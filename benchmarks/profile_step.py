@@ -110,9 +110,15 @@ def profile_json(db, sql: str, params: dict | None = None) -> dict:
             "cpu_ms": d["query"]["cpu_time"] * 1000,
             "planner_ms": d["planner"]["total_time"] * 1000,
             "optimizer_ms": opt * 1000,
+            "optimizer_top_ms": {k: round(v * 1000, 3) for k, v in sorted(
+                ((k, v) for k, v in d.get("optimizer", {}).items() if isinstance(v, (int, float))),
+                key=lambda kv: -kv[1])[:8]},
             "physical_planner_ms": d["physical_planner"]["total_time"] * 1000,
             "operators_ms": {k: round(v * 1000, 3) for k, v in sorted(ops.items(), key=lambda kv: -kv[1])},
-            "operator_rows": rows, "intermediate_rows": d["query"].get("total_intermediate_rows")}
+            "operator_rows": rows, "intermediate_rows": d["query"].get("total_intermediate_rows"),
+            "rows_scanned": d["query"].get("total_rows_scanned"),
+            "row_groups_scanned": d["query"].get("total_row_groups_scanned"),
+            "row_groups_to_scan": d["query"].get("total_row_groups_to_scan")}
 
 
 # ---------------------------------------------------------------------------------------
@@ -203,8 +209,10 @@ def time_prepared(db, create_sql: str, steps: int, batches: int) -> tuple[float,
     db.con.execute("DELETE FROM step_tape")
     db.con.execute("EXECUTE proto_step(batch := 0)")
     diff = max_diff(tape_snapshot(db), ref)
+    db.con.execute("DELETE FROM step_tape")
+    prof = profile_json(db, "EXECUTE proto_step(batch := 1)")
     db.con.execute("DEALLOCATE proto_step")
-    return med(ts) * 1000, diff
+    return med(ts) * 1000, diff, {k: v for k, v in prof.items() if k.endswith("_ms") and k != "operators_ms"}
 
 
 def prototypes(name: str, db, net, st, steps: int) -> dict:
@@ -216,7 +224,18 @@ def prototypes(name: str, db, net, st, steps: int) -> dict:
     out["step_statement_ms"] = time_statement(db, base_sql, steps, batches)
 
     # 1. prepared statement: parse, bind and plan once
-    out["prepared_step_ms"], out["prepared_maxdiff"] = time_prepared(db, base_sql, steps, batches)
+    out["prepared_step_ms"], out["prepared_maxdiff"], out["prepared_execute_profile"] = \
+        time_prepared(db, base_sql, steps, batches)
+    db.con.execute(base_sql, {"batch": 0})
+
+    # 1b. the batch number written into the SQL as a literal instead of a bound parameter
+    lit = [timed(lambda: db.con.execute(base_sql.replace("$batch", str(i % batches))))[0]
+           for i in range(steps)]
+    out["literal_batch_ms"] = med(lit) * 1000
+    db.con.execute(base_sql.replace("$batch", "0"))
+    out["literal_batch_maxdiff"] = max_diff(tape_snapshot(db), ref)
+    out["literal_batch_profile"] = {k: v for k, v in profile_json(db, base_sql.replace("$batch", "1")).items()
+                                    if k != "operators_ms" and k != "operator_rows"}
     db.con.execute(base_sql, {"batch": 0})
 
     # 2. tape of loss and gradients only
@@ -275,7 +294,23 @@ def prototypes(name: str, db, net, st, steps: int) -> dict:
         db.con.execute("ROLLBACK")
     out["update_ms"] = {k: med(v) * 1000 for k, v in upd.items()}
 
-    # 6. fixed cost of any statement through the Python client
+    # 6. skip the optimizer passes that cost the most planning time on this statement
+    prof = profile_json(db, base_sql, {"batch": 0})
+    top = [k for k in prof["optimizer_top_ms"] if k != "total"][:3]
+    out["disabled_optimizers"] = top
+    try:
+        db.con.execute(f"SET disabled_optimizers = '{','.join(top)}'")
+        db.con.execute(base_sql, {"batch": 0})
+        out["disabled_optimizers_maxdiff"] = max_diff(tape_snapshot(db), ref)
+        out["disabled_optimizers_ms"] = time_statement(db, base_sql, steps, batches)
+        out["disabled_optimizers_profile"] = {k: v for k, v in profile_json(db, base_sql, {"batch": 0}).items()
+                                              if k.endswith("_ms") and k != "operators_ms"}
+    except duckdb.Error as e:
+        out["disabled_optimizers_error"] = str(e).splitlines()[0]
+    finally:
+        db.con.execute("RESET disabled_optimizers")
+
+    # 7. fixed cost of any statement through the Python client
     out["select_1_ms"] = med([timed(lambda: db.con.execute("SELECT 1").fetchall())[0]
                               for _ in range(200)]) * 1000
     out["begin_commit_ms"] = med([timed(lambda: (db.con.execute("BEGIN TRANSACTION"),
