@@ -104,7 +104,8 @@ def profile_json(db, sql: str, params: dict | None = None) -> dict:
             rows[key] = rows.get(key, 0) + ch.get("intermediate_rows", 0)
             walk(ch.get("children", []))
     walk(d.get("operator", []))
-    opt = sum(v for v in d.get("optimizer", {}).values() if isinstance(v, (int, float)))
+    optd = d.get("optimizer", {})
+    opt = optd.get("total_time") or sum(v for v in optd.values() if isinstance(v, (int, float)))
     return {"wall_ms": wall * 1000,
             "query_total_ms": d["query"]["total_time"] * 1000,
             "cpu_ms": d["query"]["cpu_time"] * 1000,
@@ -215,52 +216,124 @@ def time_prepared(db, create_sql: str, steps: int, batches: int) -> tuple[float,
     return med(ts) * 1000, diff, {k: v for k, v in prof.items() if k.endswith("_ms") and k != "operators_ms"}
 
 
+def paired(base, variant, steps: int) -> dict:
+    """base(i) and variant(i) alternately, step by step, so that the other load on the machine
+    hits both alike; the median of the per-step ratios variant / base."""
+    ra, rb = [], []
+    for i in range(steps):
+        ra.append(timed(lambda: base(i))[0])
+        rb.append(timed(lambda: variant(i))[0])
+    return {"base_ms": med(ra) * 1000, "variant_ms": med(rb) * 1000,
+            "ratio": med([y / x for x, y in zip(ra, rb)])}
+
+
+def window_free(net) -> exp.Expression:
+    """sqlnet's step with the softmax output and the cross-entropy loss computed by GROUP BY
+    per sample and a join, instead of MAX/SUM() OVER (PARTITION BY model, row) windows."""
+    import sqlglot
+    L = net.depth
+    swap = {
+        f"a{L}": f"""SELECT z.model, z.row, z.col, EXP(z.value - s.m) / s.s AS value
+                    FROM z{L} AS z JOIN (SELECT z.model, z.row, MAX(m.m) AS m, SUM(EXP(z.value - m.m)) AS s
+                                        FROM z{L} AS z JOIN (SELECT model, row, MAX(value) AS m FROM z{L}
+                                                             GROUP BY model, row) AS m
+                                          ON m.model = z.model AND m.row = z.row
+                                        GROUP BY z.model, z.row) AS s
+                      ON s.model = z.model AND s.row = z.row""",
+        "loss": f"""SELECT t.model, SUM(t.lse - t.zy) / COUNT(*) AS value
+                    FROM (SELECT z.model, z.row, MAX(m.m) + LN(SUM(EXP(z.value - m.m))) AS lse,
+                                 SUM(z.value * COALESCE(y.value, 0.0)) AS zy
+                          FROM z{L} AS z JOIN (SELECT model, row, MAX(value) AS m FROM z{L}
+                                               GROUP BY model, row) AS m
+                            ON m.model = z.model AND m.row = z.row
+                          LEFT JOIN y ON y.model = z.model AND y.row = z.row AND y.col = z.col
+                          GROUP BY z.model, z.row) AS t
+                    GROUP BY t.model"""}
+    ctes = phases.forward(net, "epoch_rows", "epoch_inputs") + phases.error(net, "epoch_targets") \
+        + phases.backward(net)
+    ctes = [(n, sqlglot.parse_one(swap[n], dialect="duckdb") if n in swap else t) for n, t in ctes]
+    body = phases.with_ctes(exp.select("*").from_(exp.paren(phases.tape(net)).as_("t")), ctes)
+    create = query("step", tape=table("placeholder"))
+    create.set("expression", body)
+    return create
+
+
 def prototypes(name: str, db, net, st, steps: int) -> dict:
     out = {}
     batches = db.scalar(st.batches)
     base_sql = render(st.step)
     db.con.execute(base_sql, {"batch": 0})
     ref = tape_snapshot(db)
-    out["step_statement_ms"] = time_statement(db, base_sql, steps, batches)
 
-    # 1. prepared statement: parse, bind and plan once
+    def base(i):
+        db.con.execute(base_sql, {"batch": i % batches})
+
+    def variant_sql(sql):
+        db.con.execute(sql, {"batch": 0})
+        diff = max_diff(tape_snapshot(db), ref)
+        r = paired(base, lambda i: db.con.execute(sql, {"batch": i % batches}), steps)
+        r["maxdiff"] = diff
+        return r
+
+    # 1. prepared statement (DELETE + prepared INSERT, as CREATE TABLE AS cannot be prepared)
     out["prepared_step_ms"], out["prepared_maxdiff"], out["prepared_execute_profile"] = \
         time_prepared(db, base_sql, steps, batches)
-    db.con.execute(base_sql, {"batch": 0})
+    out["step_statement_ms"] = time_statement(db, base_sql, steps, batches)
 
     # 1b. the batch number written into the SQL as a literal instead of a bound parameter
-    lit = [timed(lambda: db.con.execute(base_sql.replace("$batch", str(i % batches))))[0]
-           for i in range(steps)]
-    out["literal_batch_ms"] = med(lit) * 1000
+    lit = paired(base, lambda i: db.con.execute(base_sql.replace("$batch", str(i % batches))), steps)
     db.con.execute(base_sql.replace("$batch", "0"))
-    out["literal_batch_maxdiff"] = max_diff(tape_snapshot(db), ref)
-    out["literal_batch_profile"] = {k: v for k, v in profile_json(db, base_sql.replace("$batch", "1")).items()
-                                    if k != "operators_ms" and k != "operator_rows"}
-    db.con.execute(base_sql, {"batch": 0})
+    lit["maxdiff"] = max_diff(tape_snapshot(db), ref)
+    out["literal_batch"] = lit
 
     # 2. tape of loss and gradients only
-    sql = render(tape_gradients_only(net))
-    db.con.execute(sql, {"batch": 0})
-    out["tape_grad_only_maxdiff"] = max_diff(tape_snapshot(db), ref)
-    out["tape_grad_only_ms"] = time_statement(db, sql, steps, batches)
+    out["tape_grad_only"] = variant_sql(render(tape_gradients_only(net)))
 
     # 3. bias added by a join instead of UNION ALL into the weights
-    sql = render(bias_without_union(net))
-    db.con.execute(sql, {"batch": 0})
-    out["bias_join_maxdiff"] = max_diff(tape_snapshot(db), ref)
-    out["bias_join_ms"] = time_statement(db, sql, steps, batches)
+    out["bias_join"] = variant_sql(render(bias_without_union(net)))
 
-    # 4. INTEGER row keys in the epoch tables (sqlnet: BIGINT)
+    # 3b. softmax / cross-entropy without window functions
+    if net.loss == "cross_entropy":
+        out["window_free"] = variant_sql(render(window_free(net)))
+
+    # 3c. both: gradients-only tape and no windows
+    if net.loss == "cross_entropy":
+        t = window_free(net)
+        g = tape_gradients_only(net)
+        g.set("expression", g.expression)  # same CTEs but swapped a_L and loss:
+        wf = {n: c for n, c in [(c.alias, c.this) for c in t.expression.args["with_"].expressions]}
+        for c in g.expression.args["with_"].expressions:
+            if c.alias in wf:
+                c.set("this", wf[c.alias].copy())
+        out["tape_grad_only_and_window_free"] = variant_sql(render(g))
+
+    # 4. INTEGER row keys in the epoch tables (sqlnet: BIGINT), in copies of the tables
     for t in ("epoch_rows", "epoch_inputs", "epoch_targets"):
-        db.con.execute(f"CREATE TABLE keep_{t} AS SELECT * FROM {t}")
-        db.con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * REPLACE (CAST(row AS INTEGER) AS row) "
-                       f"FROM keep_{t} ORDER BY batch, row" + (", col" if t != "epoch_rows" else ""))
+        db.con.execute(f"CREATE OR REPLACE TEMP TABLE int_{t} AS SELECT * REPLACE (CAST(row AS INTEGER) AS row) "
+                       f"FROM {t} ORDER BY batch, row" + (", col" if t != "epoch_rows" else ""))
+    sql = base_sql
+    for t in ("epoch_rows", "epoch_inputs", "epoch_targets"):
+        sql = sql.replace(f'"{t}"', f'"int_{t}"')
+    out["int_keys"] = variant_sql(sql)
+
+    # 4b. GROUP BY keys of the largest product (the layer-1 gradient): (model, row, col) as
+    # sqlnet has them, (row, col), and one packed BIGINT key
+    db.con.execute("CREATE OR REPLACE TEMP TABLE kb_a AS SELECT x.model, x.row, x.col, x.value "
+                   "FROM epoch_inputs AS x WHERE x.batch = 0")
+    db.con.execute("CREATE OR REPLACE TEMP TABLE kb_d AS SELECT model, row, col, value FROM step_tape "
+                   "WHERE kind = 'delta' AND layer = 1")
+    g3 = ("SELECT COUNT(*), SUM(value) FROM (SELECT a.model, a.col AS row, d.col, SUM(a.value * d.value) AS value "
+          "FROM kb_a AS a JOIN kb_d AS d ON d.model = a.model AND d.row = a.row GROUP BY a.model, a.col, d.col)")
+    g2 = ("SELECT COUNT(*), SUM(value) FROM (SELECT a.col AS row, d.col, SUM(a.value * d.value) AS value "
+          "FROM kb_a AS a JOIN kb_d AS d ON d.row = a.row GROUP BY a.col, d.col)")
+    g1 = ("SELECT COUNT(*), SUM(value) FROM (SELECT k, SUM(a.value * d.value) AS value "
+          "FROM kb_a AS a JOIN kb_d AS d ON d.row = a.row, "
+          "LATERAL (SELECT CAST(a.col AS BIGINT) * 65536 + d.col AS k) GROUP BY k)")
+    out["groupby_keys_model_row_col_vs_row_col"] = paired(lambda i: db.con.execute(g3).fetchall(),
+                                                          lambda i: db.con.execute(g2).fetchall(), steps)
+    out["groupby_keys_model_row_col_vs_packed"] = paired(lambda i: db.con.execute(g3).fetchall(),
+                                                         lambda i: db.con.execute(g1).fetchall(), steps)
     db.con.execute(base_sql, {"batch": 0})
-    out["int_keys_maxdiff"] = max_diff(tape_snapshot(db), ref)
-    out["int_keys_ms"] = time_statement(db, base_sql, steps, batches)
-    for t in ("epoch_rows", "epoch_inputs", "epoch_targets"):
-        db.con.execute(f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT * FROM keep_{t}")
-        db.con.execute(f"DROP TABLE keep_{t}")
 
     # 5. the update: sqlnet's two UPDATEs + check + log vs. fewer statements
     db.con.execute(base_sql, {"batch": 0})
@@ -296,15 +369,26 @@ def prototypes(name: str, db, net, st, steps: int) -> dict:
 
     # 6. skip the optimizer passes that cost the most planning time on this statement
     prof = profile_json(db, base_sql, {"batch": 0})
-    top = [k for k in prof["optimizer_top_ms"] if k != "total"][:3]
-    out["disabled_optimizers"] = top
+    top = [k for k in prof["optimizer_top_ms"] if k != "total_time"][:3]
+    opts = ",".join(top)
     try:
-        db.con.execute(f"SET disabled_optimizers = '{','.join(top)}'")
+        db.con.execute(f"SET disabled_optimizers = '{opts}'")
         db.con.execute(base_sql, {"batch": 0})
-        out["disabled_optimizers_maxdiff"] = max_diff(tape_snapshot(db), ref)
-        out["disabled_optimizers_ms"] = time_statement(db, base_sql, steps, batches)
+        diff = max_diff(tape_snapshot(db), ref)
         out["disabled_optimizers_profile"] = {k: v for k, v in profile_json(db, base_sql, {"batch": 0}).items()
-                                              if k.endswith("_ms") and k != "operators_ms"}
+                                              if k.endswith("_ms") and k not in ("operators_ms", "optimizer_top_ms")}
+        db.con.execute("RESET disabled_optimizers")
+
+        def off(i):
+            db.con.execute(f"SET disabled_optimizers = '{opts}'")
+            db.con.execute(base_sql, {"batch": i % batches})
+            db.con.execute("RESET disabled_optimizers")
+
+        def on(i):
+            db.con.execute("RESET disabled_optimizers")
+            db.con.execute(base_sql, {"batch": i % batches})
+            db.con.execute("RESET disabled_optimizers")
+        out["disabled_optimizers"] = {**paired(on, off, steps), "maxdiff": diff, "passes": top}
     except duckdb.Error as e:
         out["disabled_optimizers_error"] = str(e).splitlines()[0]
     finally:
