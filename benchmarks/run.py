@@ -1,0 +1,419 @@
+"""The benchmark harness: ``python benchmarks/run.py [--quick] [--only NAME] [--full]``.
+
+Runs every workload (each measured thing in its own process), then writes
+benchmarks/results.json and benchmarks/RESULTS.md. Workloads: iris, digits, mnist-shape,
+sparse-wide, and (only with --only out-of-core or --full) out-of-core. A run with --only
+replaces that workload's entry and keeps the others from earlier runs; every entry says
+when and in which mode (quick, default, full) it was measured.
+
+Every comparison is a ratio of two measurements taken in the same run, seconds apart, on
+the same machine. Nothing here asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import datasets  # noqa: E402
+from common import HERE, child, fmt, machine, median, product_rows, versions  # noqa: E402
+
+WORKLOADS = ["iris", "digits", "mnist-shape", "sparse-wide", "out-of-core"]
+DEFAULT = WORKLOADS[:4]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg():
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+def sqlnet_runs(spec: dict, repeats: int, label: str) -> list[dict]:
+    out = []
+    for i in range(repeats):
+        log(f"  sqlnet {label} run {i + 1}/{repeats}")
+        out.append(child("sqlnet" if "source" in spec else "sqlnet_long", spec))
+    return out
+
+
+def summarize_sqlnet(runs: list[dict], widths: list[int], epochs_per_run: int = 1) -> dict:
+    r0 = runs[0]
+    n, nnz = r0["rows"], r0["nnz"]
+    epoch_s = median([r["epoch_s"] for r in runs])
+    rows = product_rows(widths, n, nnz)
+    return {"epoch_s": epoch_s, "epoch_s_runs": [r["epoch_s"] for r in runs],
+            "samples_per_s": n / epoch_s, "product_rows_per_epoch": rows,
+            "product_rows_per_s": rows["total"] / epoch_s,
+            "median_step_ms": median([r["median_step_ms"] for r in runs]),
+            "steps_per_epoch": r0["steps_per_epoch"],
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "rss_after_load_mib": max(r.get("rss_after_load_mib") or 0 for r in runs),
+            "load_s": median([r["load_s"] for r in runs]),
+            "partial": any(r.get("partial") for r in runs),
+            "steps_measured": [r["steps"] for r in runs],
+            "last_loss": r0["last_loss"], "rows": n, "nnz": nnz}
+
+
+def baseline(times_per_epoch: list[float], n: int, rows_total: int, rss: float, **extra) -> dict:
+    e = median(times_per_epoch)
+    return {"epoch_s": e, "epoch_s_runs": times_per_epoch, "samples_per_s": n / e,
+            "product_rows_per_s": rows_total / e, "peak_rss_mib": rss, **extra}
+
+
+def torch_best(spec: dict, n: int, rows_total: int, threads=(1, 2)) -> dict:
+    per = {}
+    for t in threads:
+        log(f"  torch {spec.get('data')} {spec.get('mode', 'dense')} threads={t}")
+        r = child("torch", {**spec, "threads": t})
+        per[t] = r
+    best = min(per, key=lambda t: median(per[t]["times_s"]))
+    return baseline(per[best]["times_s"], n, rows_total, max(p["peak_rss_mib"] for p in per.values()),
+                    threads=best, by_threads={t: median(p["times_s"]) for t, p in per.items()},
+                    nominal_rows=True)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def w_iris(mode: str) -> dict:
+    steps = 50 if mode == "quick" else 1000
+    repeats = 1 if mode == "quick" else 3
+    lr = 0.1
+    settings = {"hidden": [20], "activation": "sigmoid", "loss": "mse", "lr": lr, "batch_size": 0}
+    log("  verify: sqlnet, numpy, recursive CTE after 5 steps")
+    verify = child("verify_iris", {"steps": 5, "lr": lr})
+    spec = {"source": {"path": datasets.iris()}, "targets": datasets.IRIS_TARGETS,
+            "settings": settings, "epochs": steps, "threads": 1}
+    runs = sqlnet_runs(spec, repeats, "iris")
+    widths = [4, 20, 3]
+    sq = summarize_sqlnet(runs, widths)
+    n, rows = sq["rows"], sq["product_rows_per_epoch"]["total"]
+    log("  numpy")
+    npr = child("numpy_iris", {"steps": steps, "lr": lr, "repeats": 3})
+    log("  recursive CTE")
+    cte = child("cte_iris", {"steps": steps, "lr": lr, "repeats": 3, "threads": 1})
+    log("  recursive CTE, 2 threads")
+    cte2 = child("cte_iris", {"steps": steps, "lr": lr, "repeats": 3, "threads": 2})
+    log("  sqlnet, 2 threads")
+    t2 = child("sqlnet", {**spec, "threads": 2, "epochs": max(steps // 5, 10)})
+    base = {
+        "numpy": baseline([t / steps for t in npr["times_s"]], n, rows, npr["peak_rss_mib"]),
+        "recursive_cte": baseline([t / steps for t in cte["times_s"]], n, rows, cte["peak_rss_mib"],
+                                  threads=1),
+        "recursive_cte_2threads": baseline([t / steps for t in cte2["times_s"]], n, rows,
+                                           cte2["peak_rss_mib"], threads=2),
+    }
+    speedup = base["recursive_cte"]["epoch_s"] / sq["epoch_s"]
+    return {
+        "what": "iris 4-20-3, sigmoid hidden, identity output, mse, full batch (120 rows), "
+                f"{steps} steps; an epoch is one step",
+        "steps": steps, "sqlnet": sq, "sqlnet_threads2_epoch_s": t2["epoch_s"],
+        "baselines": base, "verify": verify,
+        "ratios": {"sqlnet_speedup_vs_recursive_cte (cte time / sqlnet time)": speedup,
+                   "sqlnet_time / numpy_time": sq["epoch_s"] / base["numpy"]["epoch_s"],
+                   "sqlnet_time / recursive_cte_time": sq["epoch_s"] / base["recursive_cte"]["epoch_s"]},
+        "bar": "sqlnet at least 1.5x faster than the recursive-CTE baseline",
+        "bar_value": speedup, "bar_met": speedup >= 1.5,
+    }
+
+
+def w_digits(mode: str) -> dict:
+    epochs = 1 if mode == "quick" else 3
+    repeats = 1 if mode == "quick" else 3
+    settings = {"hidden": [64], "activation": "relu", "loss": "cross_entropy", "lr": 0.1,
+                "batch_size": 32}
+    spec = {"source": {"path": datasets.digits()}, "targets": ["label"], "settings": settings,
+            "epochs": epochs, "threads": 1}
+    runs = sqlnet_runs(spec, repeats, "digits")
+    widths = [64, 64, 10]
+    sq = summarize_sqlnet(runs, widths)
+    n, rows = sq["rows"], sq["product_rows_per_epoch"]["total"]
+    log("  sqlnet, 2 threads")
+    t2 = child("sqlnet", {**spec, "threads": 2, "epochs": 1})
+    tb = torch_best({"data": "digits", "settings": settings, "epochs": 3 if mode != "quick" else 2},
+                    n, rows)
+    ratio = sq["epoch_s"] / tb["epoch_s"]
+    return {
+        "what": f"digits 8x8 (1797 rows, {sq['nnz']} non-zero inputs), 64-64-10, relu, softmax + "
+                f"cross_entropy, batch 32, {epochs} epoch(s) per run",
+        "sqlnet": sq, "sqlnet_threads2_epoch_s": t2["epoch_s"],
+        "baselines": {"torch_float64": tb},
+        "ratios": {"sqlnet_time / torch_time": ratio},
+        "bar": "sqlnet no more than 15x PyTorch's time per epoch",
+        "bar_value": ratio, "bar_met": ratio <= 15,
+    }
+
+
+def w_mnist(mode: str) -> dict:
+    path = datasets.mnist(60000)
+    settings = {"hidden": [128], "activation": "relu", "loss": "cross_entropy", "lr": 0.1,
+                "batch_size": 256}
+    spec = {"source": {"path": path}, "targets": ["label"], "settings": settings, "epochs": 1,
+            "threads": 1, "limit": True}
+    if mode == "quick":
+        spec.update(stop_after_s=10, limit_batches=10)
+    elif mode == "default":
+        spec.update(limit_batches=80)
+    runs = sqlnet_runs(spec, 1 if mode == "quick" else 3, "mnist-shape")
+    widths = [784, 128, 10]
+    sq = summarize_sqlnet(runs, widths)
+    n, rows = sq["rows"], sq["product_rows_per_epoch"]["total"]
+    lim = [r["limit"] for r in runs]
+    effs = [r["limit"]["epoch_s"] / r["epoch_s"] for r in runs]
+    limit = baseline([x["epoch_s"] for x in lim], n, rows, None,
+                     batches_measured=[x["batches_run"] for x in lim],
+                     median_batch_ms=median([x["median_batch_ms"] for x in lim]))
+    log("  sqlnet, 2 threads (part of an epoch)")
+    t2 = child("sqlnet", {**spec, "threads": 2, "stop_after_s": 10 if mode == "quick" else 40,
+                          "limit_batches": 10 if mode == "quick" else 40})
+    tb = torch_best({"data": "mnist", "settings": settings, "epochs": 3 if mode != "quick" else 1},
+                    n, rows)
+    eff = median(effs)
+    return {
+        "what": f"mnist-shape: 60,000 x 784 synthetic, {sq['nnz'] / (60000 * 784):.1%} non-zero, "
+                "784-128-10, relu, cross_entropy, batch 256, 1 epoch (Parquet through the API)",
+        "sqlnet": sq, "sqlnet_threads2": {"epoch_s": t2["epoch_s"], "partial": t2["partial"],
+                                          "limit_epoch_s": t2["limit"]["epoch_s"]},
+        "baselines": {"engine_limit": limit, "torch_float64": tb},
+        "ratios": {"efficiency = limit time / sqlnet time (median of per-run ratios)": eff,
+                   "efficiency_runs": effs,
+                   "sqlnet_time / torch_time": sq["epoch_s"] / tb["epoch_s"],
+                   "engine_limit_time / torch_time": limit["epoch_s"] / tb["epoch_s"],
+                   "threads2: limit / sqlnet": t2["limit"]["epoch_s"] / t2["epoch_s"]},
+        "bar": "efficiency (engine limit time / sqlnet time) at least 0.8",
+        "bar_value": eff, "bar_met": eff >= 0.8,
+    }
+
+
+def w_sparse(mode: str) -> dict:
+    datasets.sparse_wide()
+    settings = {"hidden": [64], "activation": "relu", "loss": "cross_entropy", "lr": 0.1,
+                "batch_size": 500}
+    spec = {"data": "sparse", "widths": [50000, 64, 2], "settings": settings, "threads": 1}
+    if mode == "quick":
+        spec["stop_after_s"] = 10
+    runs = sqlnet_runs(spec, 1 if mode == "quick" else 3, "sparse-wide")
+    widths = [50000, 64, 2]
+    sq = summarize_sqlnet(runs, widths)
+    n, rows = sq["rows"], sq["product_rows_per_epoch"]["total"]
+    log("  sqlnet, 2 threads")
+    t2 = child("sqlnet_long", {**spec, "threads": 2})
+    e = 1 if mode == "quick" else 3
+    dense = torch_best({"data": "sparse", "mode": "dense", "settings": settings, "epochs": e}, n, rows)
+    sparse = torch_best({"data": "sparse", "mode": "sparse", "settings": settings, "epochs": e}, n, rows)
+    ratio = dense["epoch_s"] / sq["epoch_s"]
+    return {
+        "what": f"sparse-wide: 10,000 x 50,000 inputs, {sq['nnz']:,} non-zeros "
+                f"({sq['nnz'] / 5e8:.2%}), 50,000-64-2, relu, cross_entropy, batch 500, 1 epoch; "
+                "data INSERTed into sqlnet's tables by SQL, then sqlnet's own training loop",
+        "sqlnet": sq, "sqlnet_threads2_epoch_s": t2["epoch_s"],
+        "baselines": {"torch_dense_float64": dense, "torch_sparse_float64": sparse},
+        "ratios": {"torch_dense_time / sqlnet_time": ratio,
+                   "torch_sparse_time / sqlnet_time": sparse["epoch_s"] / sq["epoch_s"],
+                   "torch_dense_time / sqlnet_threads2_time": dense["epoch_s"] / t2["epoch_s"]},
+        "bar": "sqlnet faster than PyTorch dense (ratio torch dense / sqlnet > 1)",
+        "bar_value": ratio, "bar_met": ratio > 1,
+    }
+
+
+def w_ooc(mode: str, budget_s: float) -> dict:
+    rows = 1_000_000 if mode != "quick" else 100_000
+    cache = HERE / "data" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    settings = {"hidden": [128], "activation": "relu", "loss": "cross_entropy", "lr": 0.1,
+                "batch_size": 256}
+    spec = {"data": "mnist", "rows": rows, "widths": [784, 128, 10], "settings": settings,
+            "threads": 1, "db": str(cache / "ooc.duckdb"), "stop_after_s": budget_s,
+            "config": {"memory_limit": "2GB", "temp_directory": str(cache / "ooc_tmp")}}
+    log(f"  sqlnet out-of-core, {rows:,} rows, memory_limit 2GB, loop budget {budget_s:.0f} s")
+    r = child("sqlnet_long", spec)
+    sq = summarize_sqlnet([r], [784, 128, 10])
+    rss_gib = r["peak_rss_mib"] / 1024
+    return {
+        "what": f"out-of-core: mnist-shape with {rows:,} samples ({r['nnz']:,} non-zeros) generated "
+                "by DuckDB SQL straight into sqlnet's tables in a database file, DuckDB "
+                "memory_limit 2GB, 784-128-10, batch 256, 1 epoch",
+        "sqlnet": sq, "raw": r, "baselines": {}, "ratios": {},
+        "bar": "finishes, peak RSS under 3 GB",
+        "bar_value": rss_gib,
+        "bar_met": (rss_gib < 3) if not r["partial"] else None,
+        "bar_note": ("the epoch was measured in part (first steps within the loop budget) and "
+                     "extrapolated; peak RSS is of the part that ran" if r["partial"] else
+                     "the whole epoch ran"),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def render(results: dict) -> str:
+    L = ["# sqlnet benchmarks", "",
+         "Written by `python benchmarks/run.py` (how to run it: see the end). Profiles and optimization prototypes: NOTES.md.",
+         "Every ratio compares two measurements taken in the same run, seconds apart. The "
+         "machine is shared (another engineer's tests ran at the same time), so single "
+         "numbers carry noise of perhaps ±20%; the load average at each workload's start and "
+         "end is recorded in results.json.", ""]
+    m, v = results.get("machine", {}), results.get("versions", {})
+    L += [f"**Machine**: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
+          f"Linux {m.get('kernel')}.  ",
+          f"**Versions**: Python {v.get('python')}, duckdb {v.get('duckdb')}, sqlglot "
+          f"{v.get('sqlglot')}, numpy {v.get('numpy')}, torch {v.get('torch')}, "
+          f"scikit-learn {v.get('sklearn')}; sqlnet's code at commit {v.get('sqlnet_commit')}.", ""]
+    L += ["## Summary", "",
+          "sqlnet runs on 1 DuckDB thread (its default); PyTorch is float64, best of 1 and 2 "
+          "threads. s/epoch is the median of the runs.", "",
+          "| workload | mode | sqlnet s/epoch | samples/s | product rows/s | peak RSS MiB | compared with | its s/epoch | bar | value | met |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in WORKLOADS:
+        w = results["workloads"].get(name)
+        if not w:
+            continue
+        sq = w["sqlnet"]
+        main = next(iter(w["baselines"].items()), (None, None))
+        base_name, base = main
+        if name == "iris":
+            base_name, base = "recursive_cte", w["baselines"]["recursive_cte"]
+        met = {True: "**yes**", False: "**no**", None: "n/a"}[w["bar_met"]]
+        est = " (extrapolated)" if sq.get("partial") else ""
+        L.append(f"| {name} | {w['mode']} | {fmt(sq['epoch_s'])}{est} | {fmt(sq['samples_per_s'])} | "
+                 f"{fmt(sq['product_rows_per_s'])} | {fmt(sq['peak_rss_mib'])} | {base_name or '—'} | "
+                 f"{fmt(base['epoch_s']) if base else '—'} | {w['bar']} | {fmt(w['bar_value'])} | {met} |")
+    L += ["", "**Product rows** are the rows that sqlnet's joins feed into their GROUP BY sums "
+          "in one epoch, counted from the shapes: for each layer, forward Zˡ = Aˡ⁻¹·Wˡ and "
+          "gradient Aˡ⁻¹ᵀ·Δˡ each contribute rows(Aˡ⁻¹) × fan_out, where rows(A⁰) = the stored "
+          "non-zero inputs + one constant-1 bias entry per sample and rows(Aˡ) = samples × "
+          "(width + 1) for hidden layers (stored dense); each hidden Δˡ = Δˡ⁺¹·Wˡ⁺¹ᵀ contributes "
+          "samples × width(l+1) × width(l). The same count divides every engine's time, so for "
+          "numpy and PyTorch it is a nominal rate.", ""]
+    for name in WORKLOADS:
+        w = results["workloads"].get(name)
+        if not w:
+            continue
+        L += [f"## {name}", "", w["what"] + ".", "",
+              f"Measured {w['started_at']} in {w['mode']} mode, load average {w['loadavg_before']} "
+              f"before and {w['loadavg_after']} after, {w['wall_s']:.0f} s in all.", ""]
+        sq = w["sqlnet"]
+        L += ["| engine | s/epoch | runs | samples/s | product rows/s | peak RSS MiB |",
+              "|---|---|---|---|---|---|",
+              f"| sqlnet (1 thread) | {fmt(sq['epoch_s'])} | {', '.join(fmt(x) for x in sq['epoch_s_runs'])} | "
+              f"{fmt(sq['samples_per_s'])} | {fmt(sq['product_rows_per_s'])} | {fmt(sq['peak_rss_mib'])} |"]
+        for bname, b in w["baselines"].items():
+            extra = f" ({b['threads']} thread{'s' if b['threads'] != 1 else ''})" if b.get("threads") else ""
+            L.append(f"| {bname}{extra} | {fmt(b['epoch_s'])} | "
+                     f"{', '.join(fmt(x) for x in b['epoch_s_runs'])} | {fmt(b['samples_per_s'])} | "
+                     f"{fmt(b['product_rows_per_s'])} | {fmt(b['peak_rss_mib'])} |")
+        L.append("")
+        L.append(f"- sqlnet median step {fmt(sq['median_step_ms'])} ms, {sq['steps_per_epoch']} steps "
+                 f"per epoch; data loading {fmt(sq['load_s'])} s (not in s/epoch); RSS "
+                 f"{fmt(sq['rss_after_load_mib'])} MiB when training began.")
+        if sq.get("partial"):
+            L.append(f"- **Extrapolated**: the runs measured {sq['steps_measured']} of "
+                     f"{sq['steps_per_epoch']} steps; s/epoch = time outside the steps (the epoch's "
+                     "shuffle tables) + mean measured step × steps per epoch.")
+        for k in ("sqlnet_threads2_epoch_s",):
+            if k in w:
+                L.append(f"- sqlnet with threads=2: {fmt(w[k])} s/epoch "
+                         f"({sq['epoch_s'] / w[k]:.2f}x the 1-thread speed).")
+        if "sqlnet_threads2" in w:
+            t = w["sqlnet_threads2"]
+            L.append(f"- sqlnet with threads=2: {fmt(t['epoch_s'])} s/epoch"
+                     f"{' (extrapolated from part of an epoch)' if t['partial'] else ''}, "
+                     f"engine limit {fmt(t['limit_epoch_s'])} s/epoch.")
+        for b in w["baselines"].values():
+            if b.get("by_threads"):
+                L.append(f"- PyTorch by threads: " + ", ".join(
+                    f"{t}: {fmt(s)} s" for t, s in b["by_threads"].items()))
+                break
+        for k, val in w["ratios"].items():
+            if isinstance(val, list):
+                L.append(f"- {k}: {', '.join(fmt(x) for x in val)}")
+            else:
+                L.append(f"- **{k}: {fmt(val)}**")
+        if w.get("verify"):
+            vr = w["verify"]
+            L.append(f"- Check after {vr['steps']} steps (weights moved up to "
+                     f"{vr['max_abs_weight_change']:.3g}): max relative difference sqlnet vs numpy "
+                     f"{vr['max_rel_diff_sqlnet_vs_numpy']:.1e}, recursive CTE vs numpy "
+                     f"{vr['max_rel_diff_cte_vs_numpy']:.1e}, recursive CTE vs sqlnet "
+                     f"{vr['max_rel_diff_cte_vs_sqlnet']:.1e}.")
+        if name == "mnist-shape":
+            L.append("- The engine limit runs, per batch and on the same connection right after "
+                     "sqlnet's epoch, only the five products of a step (Z1 = X·W1, Z2 = A1·W2, "
+                     "D1 = D2·W2ᵀ, G2 = A1ᵀ·D2, G1 = Xᵀ·D1) as materialized CTEs of one "
+                     "statement, over sqlnet's epoch_inputs table, with the bias as a constant "
+                     "column so the join rows equal sqlnet's. No activation, loss, tape, update, "
+                     "log or transaction. Its s/epoch is per-batch time × batches "
+                     f"(batches measured: {w['baselines']['engine_limit']['batches_measured']}).")
+        if name == "sparse-wide":
+            L.append("- sqlnet's loader reads wide files and tables only (and stages every cell, "
+                     "zeros included, before dropping zeros), so 50,000 columns cannot go through "
+                     "train(); the data is INSERTed into train_rows/inputs/targets by SQL and the "
+                     "run uses sqlnet.train._loop, the loop train() runs after loading. PyTorch "
+                     "dense holds X as a 4 GB dense tensor (built before timing); PyTorch sparse "
+                     "builds each batch as a sparse COO tensor from a scipy CSR matrix (timed).")
+        if name == "out-of-core":
+            L.append(f"- {w['bar_note']}. Generating and inserting the data took "
+                     f"{fmt(w['raw']['load_s'])} s (RSS {fmt(w['raw']['rss_after_load_mib'])} MiB "
+                     "after it); the measured loop time "
+                     f"{fmt(w['raw']['measured_loop_s'])} s includes the epoch's shuffle tables "
+                     f"({fmt(w['raw'].get('epoch_setup_s'))} s).")
+        L.append(f"- Bar: {w['bar']} → {fmt(w['bar_value'])}: "
+                 f"{ {True: 'met', False: 'NOT met', None: 'not decided (see above)'}[w['bar_met']] }.")
+        L.append("")
+    L += ["## How to run", "",
+          "```sh",
+          "python benchmarks/run.py            # iris, digits, mnist-shape, sparse-wide (~20 min)",
+          "python benchmarks/run.py --quick    # a short smoke run of the same",
+          "python benchmarks/run.py --only out-of-core   # the 1M-sample run (long)",
+          "python benchmarks/run.py --full     # everything, full epochs for the engine limit too",
+          "```", "",
+          "Needs `pip install -e '.[bench]'` (numpy, torch, scikit-learn, scipy). Data is "
+          "generated locally (DuckDB SQL) into benchmarks/data/cache; nothing is downloaded.", ""]
+    return "\n".join(L)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a short smoke run")
+    ap.add_argument("--only", action="append", choices=WORKLOADS, help="run only this workload (repeatable)")
+    ap.add_argument("--full", action="store_true", help="every workload, out-of-core too, full epochs")
+    ap.add_argument("--ooc-budget", type=float, default=900.0,
+                    help="seconds of training loop for out-of-core before it stops and extrapolates")
+    args = ap.parse_args(argv)
+    mode = "quick" if args.quick else "full" if args.full else "default"
+    names = args.only or (WORKLOADS if args.full else DEFAULT)
+    json_path, md_path = HERE / "results.json", HERE / "RESULTS.md"
+    results = json.loads(json_path.read_text()) if json_path.exists() else {"workloads": {}}
+    results["machine"], results["versions"] = machine(), versions()
+    fns = {"iris": w_iris, "digits": w_digits, "mnist-shape": w_mnist, "sparse-wide": w_sparse,
+           "out-of-core": lambda m: w_ooc(m, 60.0 if m == "quick" else args.ooc_budget)}
+    t_all = time.perf_counter()
+    for name in names:
+        log(f"{name} ({mode})")
+        t0, before = time.perf_counter(), loadavg()
+        started = dt.datetime.now().isoformat(timespec="seconds")
+        w = fns[name](mode)
+        w.update(mode=mode, started_at=started, loadavg_before=before, loadavg_after=loadavg(),
+                 wall_s=time.perf_counter() - t0)
+        results["workloads"][name] = w
+        results["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
+        json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+        md_path.write_text(render(results))
+        log(f"{name}: bar {w['bar']}: {fmt(w['bar_value'])} -> {w['bar_met']} ({w['wall_s']:.0f} s)")
+    log(f"done in {time.perf_counter() - t_all:.0f} s; wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
