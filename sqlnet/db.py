@@ -26,6 +26,7 @@ SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "tar
           "best_weights", "weight_history", "standardization", "class_weights", "model_groups",
           "sweep_results", "training_info"]
 MODEL_TABLES = ["sqlnet_meta", *SCHEMA[1:]]
+VIEWS = ["training_info"]  # of MODEL_TABLES, those that are views over the others
 
 
 class Database:

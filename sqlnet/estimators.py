@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from . import model as M
 from .data import Source
-from .db import MODEL_TABLES, Database
+from .db import MODEL_TABLES, VIEWS, Database
 from .errors import SqlnetError
 from .phases import forward, with_ctes
 from .queries import render, table
@@ -288,7 +288,8 @@ def _forget_model(db: Database) -> None:
     """fit starts afresh, as sklearn's fit does: the old model's rows go (never other tables)."""
     with db.transaction():
         for name in MODEL_TABLES[1:]:
-            db.sql(render(exp.delete(table(name), where="model = 0")))
+            if name not in VIEWS:
+                db.sql(render(exp.delete(table(name), where="model = 0")))
 
 
 def _put(db: Database, X: np.ndarray, features: list[str], Y: np.ndarray | None = None,

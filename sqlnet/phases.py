@@ -151,13 +151,16 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
     return body
 
 
-def tape(net: Network) -> exp.Query:
-    """The union of every intermediate, labelled by kind and layer, and the update."""
+def tape(net: Network, with_update: bool = True) -> exp.Query:
+    """The union of every intermediate, labelled by kind and layer (and of the update phase's
+    new values, state and scalars, unless with_update is False)."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
     for layer in range(1, net.depth + 1):
         for kind, name in (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad")):
             parts.append(query("tape_rows", source=table(f"{name}{layer}"),
                                kind=string(kind), layer=number(layer)))
+    if not with_update:
+        return _union(parts)
     for kind in ("param", *net.controls.state):
         parts.append(query("tape_update", source=table("new"), kind=string(kind),
                            value=column(kind, "u")))

@@ -56,7 +56,7 @@ def trace(db: Database, source: Source, row: int, model: int = 0) -> Trace:
         db.run(query(name), row=row)
     ctes = forward(net, "trace_rows", "trace_inputs") + error(net, "trace_targets") + backward(net)
     body = with_ctes(exp.select("kind", "layer", "row", "col", "value")
-                     .from_(exp.paren(tape(net)).as_("t")), ctes)
+                     .from_(exp.paren(tape(net, with_update=False)).as_("t")), ctes)
     return _collect(db, net, row, features, targets, db.rows(body, batch=0))
 
 

@@ -1,5 +1,6 @@
 """The README's examples beyond the main job: every later sh block and every Python block,
-run in README order in one directory (so that a block may use the files of the one before).
+run in README order in one directory (so that a block may use the files of the one before),
+beside the iris files the main job writes.
 """
 import contextlib
 import importlib.util
@@ -28,8 +29,13 @@ def run_sh(block: str) -> str:
         for part in filter(None, (p.strip() for p in line.split("&&"))):
             argv = shlex.split(part)
             assert argv[0] == "sqlnet", part
-            with contextlib.redirect_stdout(out):
+            one = io.StringIO()
+            with contextlib.redirect_stdout(one):
                 assert main(argv[1:]) == 0, part
+            out.write(one.getvalue())
+            if argv[1] == "gradcheck":      # the example's gradients agree with the differences
+                errors = [float(r.split()[3]) for r in one.getvalue().splitlines()[2:]]
+                assert errors and max(errors) < 1e-4, one.getvalue()
     return out.getvalue()
 
 
@@ -42,6 +48,7 @@ def run_python(code: str) -> str:
 
 def test_examples_run_in_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "iris"]) == 0          # the examples use the main job's data files
     missing = set()
     for lang, code, end in BLOCKS:
         needs = {m for m in OPTIONAL if re.search(rf"^\s*(import|from) {m}\b", code, re.M)}
