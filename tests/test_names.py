@@ -52,3 +52,38 @@ def test_a_missing_hostile_table_is_refused(tmp_path, capsys):
     db = tmp_path / "e.duckdb"
     code, out, err = run(capsys, "train", db, "--table", 'x"; DROP TABLE y; --', "--target", "t")
     assert code == 2 and "has no table" in err and len(err.strip().splitlines()) == 1
+
+
+def test_group_by_sweep_gradcheck_and_class_weights_take_hostile_names(tmp_path, capsys):
+    """The commands and flags that came later: a hostile group column and group values, a
+    hostile target in sweep and gradcheck, and a hostile class label in --class-weight."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(16, 2))
+    group = 'g"; DROP TABLE weights; --'
+    values = ["'; DELETE FROM models; --", "select"]
+    label = "x'); DROP TABLE biases; --"
+    target = "row"
+    rows = [[values[i % 2], *x, label if x[0] > 0 else "ok"] for i, x in enumerate(X)]
+    data = write_csv(tmp_path / "g.csv", [group, "värde", "a b", target], rows)
+    db = tmp_path / "g.duckdb"
+    for argv in (["train", db, "--data", data, "--target", target, "--group-by", group,
+                  "--hidden", "2", "--epochs", "1", "--quiet"],
+                 ["predict", db, "--data", data],
+                 ["evaluate", db, "--data", data, "--target", target]):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv, err)
+    code, out, _ = run(capsys, "sql", db, "SELECT value FROM model_groups ORDER BY model")
+    assert values[0] in out and values[1] in out
+    plain = write_csv(tmp_path / "p.csv", ["värde", "a b", target], [r[1:] for r in rows])
+    s = tmp_path / "s.duckdb"
+    for argv in (["sweep", s, "--data", plain, "--target", target, "--seed", "0,1", "--epochs", "1",
+                  "--keep-best", "--quiet"],
+                 ["gradcheck", s, "--data", plain, "--target", target],
+                 ["train", tmp_path / "w.duckdb", "--data", plain, "--target", target, "--epochs", "1",
+                  "--class-weight", f"{label}=3", "--quiet"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv, err)
+    for path in (db, s):
+        code, out, _ = run(capsys, "sql", path, "SELECT COUNT(*) FROM information_schema.tables "
+                           "WHERE table_name IN ('weights', 'biases', 'layers', 'models')")
+        assert out.split()[-1] == "4"               # nothing was dropped
