@@ -23,6 +23,7 @@ from .data import Loaded, Source, load, stage
 from .db import Database
 from .errors import SqlnetError
 from .phases import scores
+from .progress import Progress
 from .phases import step as step_statement
 from .queries import column, query, table
 from .seeded import chain
@@ -430,27 +431,28 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
     if st.validate:
         for name in ("eval_rows", "eval_inputs", "eval_targets"):
             db.run(query(name))
-    step, start, shown, stopped = plan.step, time.perf_counter(), 0.0, None
+    step, start, stopped = plan.step, time.perf_counter(), None
     reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
-    with _sigint() as stop:
+    progress = Progress(out, quiet, plan.epoch, plan.last_epoch)
+    with _sigint() as stop, contextlib.closing(progress):
         for epoch in range(plan.epoch, plan.last_epoch + 1):
             if reorder or epoch == plan.epoch:
                 for tree in st.epoch:
                     db.run(tree, epoch=epoch)
                 batches = db.scalar(st.batches)
+            progress.epoch_started(epoch, batches, plan.batch if epoch == plan.epoch else 0)
             for batch in range(plan.batch if epoch == plan.epoch else 0, batches):
                 if stop():
                     raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
                                       f"(run {plan.run}, {step} steps done)")
                 step += 1
                 stopped = _step(db, st, net, plan, batch, epoch, step, last=batch == batches - 1)
+                progress.stepped()
             if snapshot:
                 save_snapshot(db, snapshot)
-            now = time.perf_counter()
-            if not quiet and (now - shown > 1.0 or epoch == plan.last_epoch or stopped):
-                shown = now
-                done = (epoch - plan.epoch + 1) * plan.rows
-                _progress(db, net, out, epoch, plan.last_epoch, done / (now - start))
+            progress.epoch_done(epoch, None if quiet else db.scalar(query("epoch_loss"), epoch=epoch),
+                                (epoch - plan.epoch + 1) * plan.rows,
+                                force=epoch == plan.last_epoch or bool(stopped))
             if stopped:
                 if not quiet:
                     best = db.scalar(query("best_epoch"), model=net.model, run=plan.run)
@@ -564,6 +566,3 @@ SNAPSHOT_TABLES = ["sqlnet_meta", "models", "layers", "weights", "biases", "feat
                    "target_names", "classes", "runs", "training_log"]
 
 
-def _progress(db, net, out, epoch, last, rate) -> None:
-    loss = db.scalar(query("epoch_loss"), model=net.model, epoch=epoch)
-    print(f"epoch {epoch}/{last}  loss {loss:.6g}  {rate:,.0f} samples/s", file=out)

@@ -292,3 +292,26 @@ def test_threads_option(tmp_path, capsys):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--threads", "0")
     assert code == 2 and "--threads" in err
+
+
+def test_progress_bar_with_eta_loss_and_speed(tmp_path, capsys, monkeypatch):
+    """On a terminal (forced here) the progress is a tqdm bar: steps done of all, ETA, the
+    epoch's mean loss and samples/s; the numbers are those of training_log."""
+    pytest.importorskip("tqdm")
+    monkeypatch.setenv("SQLNET_PROGRESS", "bar")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(12, 2))
+    data = write_csv(tmp_path / "b.csv", ["a", "b", "y"], [list(x) + [x[0]] for x in X])
+    db = tmp_path / "b.duckdb"
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "3",
+                       "--batch-size", "4", "--hidden", "2")
+    assert code == 0, err
+    final = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("epoch 3/3") and "9/9" in final          # 3 epochs of 3 steps
+    assert "<" in final and "samples/s" in final                       # tqdm's elapsed<ETA
+    with Database(db) as d:
+        loss = d.sql("SELECT AVG(loss) FROM training_log WHERE epoch = 3").fetchone()[0]
+    assert f"loss {loss:.6g}" in final
+    monkeypatch.setenv("SQLNET_PROGRESS", "lines")
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "1")
+    assert err.startswith("epoch 4/4  loss ")
