@@ -169,11 +169,11 @@ def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_pa
     flags = ["--data", data, "--target", "y", "--hidden", 4, "--activation", "tanh", "--lr", 0.01,
              "--batch-size", BATCH, "--seed", SEED, "--epochs", 40, "--optimizer", "adam",
              "--dropout", 0.2, "--lr-schedule", "cosine", "--validation-split", 0.25,
-             "--patience", 100, "--keep-history", "--quiet"]
+             "--patience", 100, "--keep-history"]
     whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
     assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
-    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE)
-    time.sleep(3.0)
+    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
+    assert p.stderr.readline().startswith("epoch 1/40")       # the first epoch is done
     p.send_signal(signal.SIGKILL)
     p.wait()
     steps, _ = state(killed)
@@ -191,3 +191,32 @@ def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_pa
         assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
     steps = got.execute("SELECT COUNT(*) FROM training_log").fetchone()[0]
     assert steps == 40 * 5                          # 18 rows train, in batches of 4
+
+
+def test_a_killed_group_by_run_resumes_to_the_same_bits(tmp_path):
+    """One model per group, groups of unequal size, killed mid-run and resumed."""
+    rng = np.random.default_rng(6)
+    rows = [[g, *rng.normal(size=3)] for g in ["a"] * 14 + ["b"] * 9 + ["c"] * 5]
+    rng.shuffle(rows)
+    data = tmp_path / "g.csv"
+    write_csv(data, ["g", "x", "y", "t"], rows)
+    flags = ["--data", data, "--target", "t", "--group-by", "g", "--hidden", 3, "--lr", 0.05,
+             "--batch-size", 4, "--epochs", 60, "--optimizer", "momentum"]
+    whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
+    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
+    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
+    assert p.stderr.readline().startswith("epoch 1/60")       # the first epoch is done
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    con = duckdb.connect(str(killed))
+    done = con.execute("SELECT COUNT(DISTINCT step), MAX(finished_at) FROM training_log, runs").fetchone()
+    con.close()
+    assert 0 < done[0] < 60 * 4 and done[1] is None            # killed in the middle of the run
+    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got, want = duckdb.connect(str(killed)), duckdb.connect(str(whole))
+    for q in ["SELECT model, layer, row, col, value FROM weights ORDER BY ALL",
+              "SELECT model, layer, col, value FROM biases ORDER BY ALL",
+              "SELECT model, name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+              "SELECT model, step, loss FROM training_log ORDER BY ALL"]:
+        assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
