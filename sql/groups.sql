@@ -109,8 +109,9 @@ DELETE FROM valid_inputs;
 DELETE FROM valid_targets;
 
 -- name: leaderboard
--- Each model of the sweep: its settings, its last epoch's mean training loss and validation
--- scores, ranked by validation loss (training loss without validation data).
+-- Each model of the sweep: its settings, and the mean training loss and validation scores of
+-- the epoch whose weights it kept (its best validated epoch, or its last), ranked by
+-- validation loss (training loss without validation data).
 INSERT INTO sweep_results
 SELECT $sweep, r.model, m.lr, r.hidden, m.seed, m.batch_size, r.train_loss, r.eval_loss,
        r.eval_accuracy, r.eval_mse,
@@ -123,7 +124,10 @@ FROM (SELECT l.model, AVG(l.loss) AS train_loss, MAX(l.eval_loss) AS eval_loss,
                AS hidden
       FROM training_log AS l
       WHERE l.model IN (SELECT v.model FROM :models AS v)
-        AND l.epoch = (SELECT MAX(e.epoch) FROM training_log AS e WHERE e.model = l.model)
+        AND l.epoch = (SELECT COALESCE(MAX(u.best_epoch), MAX(e.epoch))
+                       FROM training_log AS e
+                       LEFT JOIN runs AS u ON u.model = e.model AND u.run = e.run
+                       WHERE e.model = l.model)
       GROUP BY l.model) AS r
 JOIN models AS m ON m.model = r.model;
 

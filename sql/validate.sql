@@ -17,15 +17,18 @@ CREATE OR REPLACE TEMP TABLE held_out AS SELECT model, row FROM loaded_rows WHER
 
 -- name: drop_held_out
 -- The held-out rows leave the loaded training data ...
-DELETE FROM loaded_rows WHERE row IN (SELECT row FROM held_out);
+DELETE FROM loaded_rows AS x
+WHERE EXISTS (SELECT 1 FROM held_out AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: drop_held_out_inputs
 -- ... with their inputs ...
-DELETE FROM loaded_inputs WHERE row IN (SELECT row FROM held_out);
+DELETE FROM loaded_inputs AS x
+WHERE EXISTS (SELECT 1 FROM held_out AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: drop_held_out_targets
 -- ... and targets.
-DELETE FROM loaded_targets WHERE row IN (SELECT row FROM held_out);
+DELETE FROM loaded_targets AS x
+WHERE EXISTS (SELECT 1 FROM held_out AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: clear_valid_rows
 -- A run's validation data replaces the last run's.
@@ -42,17 +45,18 @@ DELETE FROM valid_targets WHERE model = $model;
 -- name: store_valid_rows
 -- The loaded rows of :rows become validation rows (all of a --validation-data file, or the
 -- held-out ones) ...
-INSERT INTO valid_rows SELECT model, row FROM loaded_rows WHERE row IN (SELECT row FROM :rows);
+INSERT INTO valid_rows SELECT x.model, x.row FROM loaded_rows AS x
+WHERE EXISTS (SELECT 1 FROM :rows AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: store_valid_inputs
 -- ... with their inputs,
-INSERT INTO valid_inputs SELECT model, row, col, value FROM loaded_inputs
-WHERE row IN (SELECT row FROM :rows);
+INSERT INTO valid_inputs SELECT x.model, x.row, x.col, x.value FROM loaded_inputs AS x
+WHERE EXISTS (SELECT 1 FROM :rows AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: store_valid_targets
 -- ... and their targets.
-INSERT INTO valid_targets SELECT model, row, col, value FROM loaded_targets
-WHERE row IN (SELECT row FROM :rows);
+INSERT INTO valid_targets SELECT x.model, x.row, x.col, x.value FROM loaded_targets AS x
+WHERE EXISTS (SELECT 1 FROM :rows AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: valid_count
 -- How many validation rows the model has.
@@ -83,46 +87,56 @@ WHERE t.model = v.model AND t.run = $run AND t.epoch = $epoch
                 WHERE l.model = t.model AND l.run = t.run AND l.epoch = t.epoch);
 
 -- name: improved
--- Early stopping's test (Keras's): this epoch's validation loss is below the best epoch's
--- by more than min_delta, or there is no best epoch yet.
-SELECT COALESCE(t.eval_loss < b.eval_loss - m.min_delta, true) AS improved
+-- Early stopping's test (Keras's), for every model of the pass: this epoch's validation loss
+-- is below the best epoch's by more than min_delta, or there is no best epoch yet. The
+-- models that improved are kept in a temporary table.
+CREATE OR REPLACE TEMP TABLE improved AS
+SELECT t.model
 FROM training_log AS t
 JOIN models AS m ON m.model = t.model
 LEFT JOIN (SELECT l.model, l.eval_loss FROM training_log AS l
            JOIN runs AS r ON r.model = l.model AND r.run = l.run AND r.best_epoch = l.epoch
            WHERE l.eval_loss IS NOT NULL AND r.run = $run) AS b ON b.model = t.model
-WHERE t.model = $model AND t.step = $step;
+WHERE t.run = $run AND t.epoch = $epoch AND t.eval_loss IS NOT NULL
+  AND COALESCE(t.eval_loss < b.eval_loss - m.min_delta, true);
 
 -- name: set_best_epoch
--- The run's best epoch so far.
-UPDATE runs SET best_epoch = $epoch WHERE model = $model AND run = $run;
+-- This epoch becomes the best of the models that improved ...
+UPDATE runs SET best_epoch = $epoch
+WHERE run = $run AND model IN (SELECT i.model FROM improved AS i);
+
+-- name: clear_best
+-- ... their old best weights go ...
+DELETE FROM best_weights WHERE model IN (SELECT i.model FROM improved AS i);
+
+-- name: keep_best
+-- ... and their weights and biases (row −1) now are kept.
+INSERT INTO best_weights
+SELECT w.model, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w
+WHERE w.model IN (SELECT i.model FROM improved AS i)
+UNION ALL
+SELECT b.model, $epoch, b.layer, -1, b.col, b.value FROM biases AS b
+WHERE b.model IN (SELECT i.model FROM improved AS i);
+
+-- name: clear_run_best
+-- A new run starts without best weights.
+DELETE FROM best_weights WHERE model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: best_epoch
 -- The run's best epoch (NULL before the first validation).
 SELECT best_epoch FROM runs WHERE model = $model AND run = $run;
 
--- name: clear_best
--- Make room for a better epoch's weights.
-DELETE FROM best_weights WHERE model = $model;
-
--- name: keep_best
--- The weights and biases (row −1) of the best epoch so far.
-INSERT INTO best_weights
-SELECT w.model, $epoch, w.layer, w.row, w.col, w.value FROM weights AS w WHERE w.model = $model
-UNION ALL
-SELECT b.model, $epoch, b.layer, -1, b.col, b.value FROM biases AS b WHERE b.model = $model;
-
 -- name: restore_best_weights
--- The model goes back to its best epoch's weights ...
+-- The models go back to their best epoch's weights ...
 UPDATE weights AS w SET value = k.value FROM best_weights AS k
 WHERE k.model = w.model AND k.layer = w.layer AND k.row = w.row AND k.col = w.col
-  AND w.model = $model;
+  AND w.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: restore_best_biases
 -- ... and biases.
 UPDATE biases AS b SET value = k.value FROM best_weights AS k
 WHERE k.model = b.model AND k.layer = b.layer AND k.row = -1 AND k.col = b.col
-  AND b.model = $model;
+  AND b.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: stop_run
 -- How the run ended, for each model of the pass.
@@ -139,17 +153,17 @@ SELECT b.model, $run, $epoch, b.layer, -1, b.col, b.value FROM biases AS b
 WHERE b.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: clear_standardization
--- New statistics replace old ones.
-DELETE FROM standardization WHERE model = $model;
+-- Without --standardize, the pass's models keep no statistics.
+DELETE FROM standardization WHERE model IN (SELECT DISTINCT r.model FROM loaded_rows AS r);
 
 -- name: standardization_count
 -- Whether the model has its statistics already (a warm start keeps them).
 SELECT COUNT(*) FROM standardization WHERE model = $model;
 
 -- name: store_standardization
--- Each feature's mean and population standard deviation over the loaded training rows (not
--- the held-out ones); the zeros that are not stored count too. A constant feature gets
--- std 1, as in scikit-learn.
+-- Each model's features' mean and population standard deviation over its loaded training
+-- rows (not the held-out ones); the zeros that are not stored count too. A constant feature
+-- gets std 1, as in scikit-learn.
 INSERT INTO standardization
 SELECT s.model, s.col, s.mean, CASE WHEN s.std > 0 THEN s.std ELSE 1.0 END AS std
 FROM (SELECT c.model, c.col, c.mean,
@@ -157,16 +171,22 @@ FROM (SELECT c.model, c.col, c.mean,
                    + (c.n - COUNT(x.value)) * c.mean * c.mean) / c.n) AS std
       FROM (SELECT f.model, f.col, MIN(n.n) AS n, COALESCE(SUM(x.value), 0.0) / MIN(n.n) AS mean
             FROM feature_names AS f
-            CROSS JOIN (SELECT CAST(COUNT(*) AS DOUBLE) AS n FROM loaded_rows
-                        WHERE row NOT IN (SELECT h.row FROM held_out AS h)) AS n
+            JOIN (SELECT r.model, CAST(COUNT(*) AS DOUBLE) AS n FROM train_part AS r
+                  GROUP BY r.model) AS n ON n.model = f.model
             LEFT JOIN loaded_inputs AS x
               ON x.model = f.model AND x.col = f.col
-             AND x.row NOT IN (SELECT h.row FROM held_out AS h)
-            WHERE f.model = $model
+             AND EXISTS (SELECT 1 FROM train_part AS r WHERE r.model = x.model AND r.row = x.row)
             GROUP BY f.model, f.col) AS c
       LEFT JOIN loaded_inputs AS x
-        ON x.model = c.model AND x.col = c.col AND x.row NOT IN (SELECT h.row FROM held_out AS h)
+        ON x.model = c.model AND x.col = c.col
+       AND EXISTS (SELECT 1 FROM train_part AS r WHERE r.model = x.model AND r.row = x.row)
       GROUP BY c.model, c.col, c.mean, c.n) AS s;
+
+-- name: train_part
+-- The loaded rows that are not held out: what standardization and class weights count.
+CREATE OR REPLACE TEMP TABLE train_part AS
+SELECT x.model, x.row FROM loaded_rows AS x
+WHERE NOT EXISTS (SELECT 1 FROM held_out AS h WHERE h.model = x.model AND h.row = x.row);
 
 -- name: standardized_inputs
 -- (x − mean) / std for every loaded row and feature, zeros included; exact zeros of the
@@ -181,32 +201,34 @@ SELECT * FROM (
 WHERE t.value <> 0;
 
 -- name: clear_class_weights
--- New class weights replace old ones.
-DELETE FROM class_weights WHERE model = $model;
+-- New class weights replace old ones, for every model of the pass.
+DELETE FROM class_weights WHERE model IN (SELECT DISTINCT r.model FROM loaded_rows AS r);
 
 -- name: balanced_class_weights
--- scikit-learn's 'balanced': n / (classes · n_class), counted over the training targets
--- (a class with no training rows weighs 1).
+-- scikit-learn's 'balanced', per model: n / (classes · n_class), counted over its training
+-- targets (a class with no training rows weighs 1).
 INSERT INTO class_weights
 SELECT c.model, c.class,
        CASE WHEN COUNT(y.row) = 0 THEN 1.0
-            ELSE CAST((SELECT COUNT(*) FROM loaded_rows) AS DOUBLE)
-                 / ((SELECT COUNT(*) FROM classes AS k WHERE k.model = c.model) * COUNT(y.row))
-       END AS weight
+            ELSE CAST(MIN(n.n) AS DOUBLE) / (MIN(k.k) * COUNT(y.row)) END AS weight
 FROM classes AS c
+JOIN (SELECT model, COUNT(*) AS n FROM loaded_rows GROUP BY model) AS n ON n.model = c.model
+JOIN (SELECT model, COUNT(*) AS k FROM classes GROUP BY model) AS k ON k.model = c.model
 LEFT JOIN loaded_targets AS y ON y.model = c.model AND y.col = c.class
-WHERE c.model = $model
 GROUP BY c.model, c.class;
 
 -- name: unit_class_weights
--- Explicit weights start from 1 for every class ...
-INSERT INTO class_weights SELECT model, class, 1.0 AS weight FROM classes WHERE model = $model;
+-- Explicit weights start from 1 for every class of every model of the pass ...
+INSERT INTO class_weights
+SELECT c.model, c.class, 1.0 AS weight FROM classes AS c
+WHERE c.model IN (SELECT DISTINCT r.model FROM loaded_rows AS r);
 
 -- name: set_class_weight
 -- ... and the named ones get theirs.
 UPDATE class_weights SET weight = $weight
-WHERE model = $model
-  AND class = (SELECT c.class FROM classes AS c WHERE c.model = $model AND c.label = $label);
+WHERE model IN (SELECT DISTINCT r.model FROM loaded_rows AS r)
+  AND class = (SELECT c.class FROM classes AS c WHERE c.model = class_weights.model
+                                               AND c.label = $label);
 
 -- name: class_labels
 -- The model's class labels.

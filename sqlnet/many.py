@@ -16,15 +16,11 @@ from .db import Database
 from .errors import SqlnetError
 from .queries import column, query, table
 
-UNSUPPORTED = ("standardize", "patience", "class_weight")
-
-
-def check_settings(controls: dict, validation) -> None:
-    """Settings that many-model passes do not support yet, refused in one line."""
-    given = [c for c in UNSUPPORTED if controls.get(c)]
-    if given or validation is not None:
-        what = ", ".join("--" + c.replace("_", "-") for c in given) or "validation data"
-        raise SqlnetError(f"{what} cannot be combined with --group-by yet")
+def check_settings(controls: dict, validation=None) -> None:
+    """Early stopping stops one model; a pass of many does not support it yet."""
+    if controls.get("patience"):
+        raise SqlnetError("--patience (early stopping) cannot be combined with --group-by or a "
+                          "sweep yet; the models keep their best validated epoch's weights")
 
 
 def group_values(db: Database, name: str, source) -> list[str]:

@@ -77,14 +77,17 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
             db.run(query(name))
         v = base.validation
         T._hold_out(db, combos[models[0]][2], v.split if v else None)
+        T._standardize(db, net, fit=True)
         T._store_valid(db, table("held_out"))
         for name in ("drop_held_out", "drop_held_out_inputs", "drop_held_out_targets"):
             db.run(query(name))
+        T._class_weights(db, net)
         for name in ("store_train_rows", "store_train_inputs", "store_train_targets"):
             db.run(query(name))
         if v and v.source:
             load(db, v.source, M.feature_names(db, net.model), targets, net.model, net.task)
             many.replicate(db, models)
+            T._standardize(db, net, fit=False)
             T._store_valid(db, table("loaded_rows"))
         for n in nets:
             T._reset_state(db, n, None)

@@ -150,6 +150,8 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
         db.run(query(name))
     if v and v.source:
         load(db, v.source, M.feature_names(db, net.model), targets, net.model, net.task)
+        if len(models) > 1:
+            many.route_rows(db, s.group_by, v.source, local=True)
         _standardize(db, net, fit=False)
         _store_valid(db, table("loaded_rows"))
     return net, loaded
@@ -201,7 +203,8 @@ def _standardize(db: Database, net: M.Network, fit: bool) -> None:
         db.run(query("clear_standardization"), model=net.model)
         return
     if fit and not db.scalar(query("standardization_count"), model=net.model):
-        db.run(query("store_standardization"), model=net.model)
+        db.run(query("train_part"))
+        db.run(query("store_standardization"))
     db.run(query("standardized_inputs"))
 
 
@@ -345,7 +348,7 @@ def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
         db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
                "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
                [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
-    db.run(query("clear_best"), model=net.model)
+    db.run(query("clear_run_best"))
     return run
 
 
@@ -475,9 +478,9 @@ def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
     if stepped:  # the step_tape of this process holds the run's last step
         db.run(query("clear_last_step"))
         db.run(query("keep_last_step"))
-    if st.validate and not st.many and db.scalar(query("best_epoch"), model=net.model, run=plan.run):
-        db.run(query("restore_best_weights"), model=net.model)
-        db.run(query("restore_best_biases"), model=net.model)
+    if st.validate:
+        db.run(query("restore_best_weights"))
+        db.run(query("restore_best_biases"))
     db.run(query("stop_run"), model=net.model, run=plan.run, stopped=how)
 
 
@@ -490,12 +493,11 @@ def _epoch_end(db: Database, st: Statements, net: M.Network, plan: Plan, epoch: 
     if not st.validate:
         return None
     db.run(st.validate, batch=0, epoch=epoch, run=plan.run)
-    if st.many:    # validation scores only; the best epoch is kept for a single model
+    db.run(query("improved"), epoch=epoch, run=plan.run)
+    for name in ("set_best_epoch", "clear_best", "keep_best"):
+        db.run(query(name), epoch=epoch, run=plan.run)
+    if st.many:    # early stopping is for a single model (many_check refuses --patience)
         return None
-    if db.scalar(query("improved"), step=step, **where):
-        db.run(query("set_best_epoch"), epoch=epoch, **where)
-        db.run(query("clear_best"), model=net.model)
-        db.run(query("keep_best"), epoch=epoch, model=net.model)
     best = db.scalar(query("best_epoch"), **where)
     patience = net.controls.patience
     if patience and epoch - best >= patience and epoch < plan.last_epoch:

@@ -37,27 +37,37 @@ def grouped(tmp_path_factory):
 SETTINGS = dict(hidden=[4], activation="tanh", lr=0.1, batch_size=4, seed=7)
 
 
-@pytest.mark.parametrize("controls", [{}, {"optimizer": "adam", "dropout": 0.3, "lr_schedule": "cosine"}],
-                         ids=["sgd", "adam-dropout-cosine"])
-def test_group_models_equal_models_trained_alone(grouped, controls):
+CASES = {"sgd": ({}, None),
+         "adam-dropout-cosine": ({"optimizer": "adam", "dropout": 0.3, "lr_schedule": "cosine"}, None),
+         "validated-standardized-weighted": ({"standardize": True, "class_weight": "balanced",
+                                              "optimizer": "momentum"}, 0.3)}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_group_models_equal_models_trained_alone(grouped, name):
+    from sqlnet.train import Validation
     d, path, files = grouped
+    controls, split = CASES[name]
+    valid = (lambda: Validation(split=split)) if split else (lambda: None)
     with Database(":memory:") as db:
         train(db, Source(str(path)), ["label"], settings=Settings(
-            epochs=3, group_by="region", controls=controls, **SETTINGS))
+            epochs=3, group_by="region", controls=controls, validation=valid(), **SETTINGS))
         groups = db.sql("SELECT model, value FROM model_groups ORDER BY model").fetchall()
         assert [v for _, v in groups] == sorted(GROUPS)
         together = {v: params_as_arrays(M.parameters(db, m)) for m, v in groups}
-        logged = {v: db.sql("SELECT loss FROM training_log WHERE model = ? ORDER BY step",
-                            [m]).fetchall() for m, v in groups}
+        logged = {v: db.sql("SELECT loss, COALESCE(eval_loss, -1) FROM training_log "
+                            "WHERE model = ? ORDER BY step", [m]).fetchall() for m, v in groups}
     for g in GROUPS:
         with Database(":memory:") as db:
             train(db, Source(str(files[g])), ["label"], settings=Settings(
-                epochs=3, controls=controls, **SETTINGS))
+                epochs=3, controls=controls, validation=valid(), **SETTINGS))
             W, b = params_as_arrays(M.parameters(db))
-            alone_log = db.sql("SELECT loss FROM training_log ORDER BY step").fetchall()
+            alone_log = db.sql("SELECT loss, COALESCE(eval_loss, -1) FROM training_log "
+                               "ORDER BY step").fetchall()
         for got, want in zip(together[g][0] + together[g][1], W + b):
             np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
-        assert len(logged[g]) == len(alone_log) == 3 * -(-GROUPS[g] // 4)
+        held = round(GROUPS[g] * split) if split else 0
+        assert len(logged[g]) == len(alone_log) == 3 * -(-(GROUPS[g] - held) // 4)
         np.testing.assert_allclose(logged[g], alone_log, rtol=RTOL, atol=ATOL)
 
 
@@ -92,7 +102,7 @@ def test_group_by_refusals(grouped, tmp_path, capsys):
     d, path, files = grouped
     db = tmp_path / "r.duckdb"
     for flags, message in ((["--group-by", "nope"], "no group column"),
-                           (["--group-by", "region", "--standardize"], "cannot be combined")):
+                           (["--group-by", "region", "--patience", "3"], "cannot be combined")):
         assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
                      "--quiet", *flags]) == 2
         assert message in capsys.readouterr().err
@@ -135,7 +145,9 @@ def test_sweep_models_equal_models_trained_alone(grouped):
     best = board[0][1]                                       # --keep-best: model 0 is the best
     for got, want in zip(together[0][0] + together[0][1], together[best][0] + together[best][1]):
         assert np.array_equal(got, want)
-    # with a validation split (the first seed's rows), every epoch's validation loss
+    # with a validation split (the first seed's rows) and standardization, every epoch's
+    # validation loss, and the best epoch's weights
+    base = dict(base, controls={"optimizer": "momentum", "standardize": True})
     grid = Grid(lr=[0.05, 0.2], hidden=[[3]], seed=[1], batch_size=[4, 0])
     board, together, evals, settings = run_sweep(path, grid, base, Validation(split=0.25))
     assert all(r[7] is not None for r in board)               # ranked by validation loss
@@ -146,9 +158,12 @@ def test_sweep_models_equal_models_trained_alone(grouped):
                 validation=Validation(split=0.25)))
             want = alone.sql("SELECT epoch, eval_loss FROM training_log "
                              "WHERE eval_loss IS NOT NULL ORDER BY epoch").fetchall()
+            W, b = params_as_arrays(M.parameters(alone))
         got = [(e, v) for m, e, v in evals if m == model]
         assert [e for e, _ in got] == [1, 2, 3]
         np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=RTOL)
+        for g, w in zip(together[model][0] + together[model][1], W + b):
+            np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
 
 
 def test_sweep_cli_prints_a_leaderboard(grouped, tmp_path, capsys):
