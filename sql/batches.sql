@@ -4,7 +4,8 @@
 
 -- name: epoch_rows
 -- The epoch's order: sorted by :key, the `mix` hash of (seed, epoch, row), or by row with
--- --no-shuffle; position // batch_size is the batch (batch_size 0: the full batch).
+-- --no-shuffle; position // batch_size is the batch (batch_size 0: the full batch). A model
+-- that early stopping stopped in this run ($run) has no rows.
 CREATE OR REPLACE TEMP TABLE epoch_rows AS
 SELECT o.model, o.row,
        CAST((o.position - 1) // CASE WHEN m.batch_size > 0 THEN m.batch_size ELSE o.n END AS INTEGER)
@@ -12,7 +13,10 @@ SELECT o.model, o.row,
 FROM (SELECT t.model, t.row, COUNT(*) OVER (PARTITION BY t.model) AS n,
              ROW_NUMBER() OVER (PARTITION BY t.model
                                 ORDER BY CASE WHEN m.shuffle THEN :key ELSE 0 END, t.row) AS position
-      FROM train_rows AS t JOIN models AS m ON m.model = t.model) AS o
+      FROM train_rows AS t JOIN models AS m ON m.model = t.model
+      WHERE NOT EXISTS (SELECT 1 FROM runs AS r
+                        WHERE r.model = t.model AND r.run = $run
+                          AND r.stopped = 'early_stopping')) AS o
 JOIN models AS m ON m.model = o.model
 ORDER BY batch, o.row;
 

@@ -139,9 +139,29 @@ WHERE k.model = b.model AND k.layer = b.layer AND k.row = -1 AND k.col = b.col
   AND b.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: stop_run
--- How the run ended, for each model of the pass.
-UPDATE runs SET stopped = $stopped, finished_at = CURRENT_TIMESTAMP
+-- How the run ended, for each model of the pass (unless early stopping stopped it before).
+UPDATE runs SET stopped = COALESCE(stopped, $stopped), finished_at = CURRENT_TIMESTAMP
 WHERE run = $run AND model IN (SELECT DISTINCT t.model FROM train_rows AS t);
+
+-- name: stop_models
+-- Early stopping, model by model: a model whose best validated epoch lies --patience epochs
+-- back stops here; it trains no more in this run, and the other models of the pass go on.
+UPDATE runs AS r SET stopped = 'early_stopping'
+FROM models AS m
+WHERE m.model = r.model AND r.run = $run AND r.stopped IS NULL AND m.patience IS NOT NULL
+  AND $epoch - r.best_epoch >= m.patience AND $epoch < $last_epoch
+  AND r.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
+
+-- name: still_training
+-- How many models of the pass early stopping has not stopped.
+SELECT COUNT(*) FROM runs
+WHERE run = $run AND stopped IS NULL AND model IN (SELECT DISTINCT t.model FROM train_rows AS t);
+
+-- name: stopped_models
+-- How many models of the pass early stopping has stopped.
+SELECT COUNT(*) FROM runs
+WHERE run = $run AND stopped = 'early_stopping'
+  AND model IN (SELECT DISTINCT t.model FROM train_rows AS t);
 
 -- name: keep_history
 -- --keep-history: the parameters after this epoch.

@@ -16,13 +16,6 @@ from .db import Database
 from .errors import SqlnetError
 from .queries import column, query, table
 
-def check_settings(controls: dict, validation=None) -> None:
-    """Early stopping stops one model; a pass of many does not support it yet."""
-    if controls.get("patience"):
-        raise SqlnetError("--patience (early stopping) cannot be combined with --group-by or a "
-                          "sweep yet; the models keep their best validated epoch's weights")
-
-
 def group_values(db: Database, name: str, source) -> list[str]:
     """The sorted distinct values of the staged group column; refuses empty cells."""
     group = column(name, "s")

@@ -43,7 +43,6 @@ def sweep(db: Database, source: Source, targets: list[str], grid: Grid,
     out = out or sys.stderr
     if db.has_model():
         raise SqlnetError("a sweep trains into a new database; this one holds a model already")
-    many.check_settings(base.controls, None)
     if base.validation and base.validation.source is None:
         base.validation.check()
     combos = grid.settings()

@@ -133,6 +133,9 @@ def _prepare(db: Database, source: Source, targets: list[str], features: list[st
             raise SqlnetError(f"the data has {n} classes but the output layer has "
                               f"{net.widths[-1]} units")
     v = s.validation.check() if s.validation else None
+    if s.controls.get("patience") and v is None and s.epochs > 0:
+        raise SqlnetError("--patience needs validation data: --validation-data FILE or "
+                          "--validation-split F")
     _hold_out(db, net.seed, v.split if v else None)
     _standardize(db, net, fit=True)
     for name in ("clear_valid_rows", "clear_valid_inputs", "clear_valid_targets"):
@@ -167,7 +170,6 @@ def _group_models(db: Database, net: M.Network, source: Source, s: Settings,
             raise SqlnetError(f"the database holds one model per {column!r}; train it with "
                               f"--group-by {column}")
         return models
-    many.check_settings(s.controls, s.validation)
     if not new:
         if column != s.group_by:
             raise SqlnetError(f"the database's model was not trained --group-by {s.group_by}")
@@ -439,10 +441,11 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
     progress = Progress(out, quiet, plan.epoch, plan.last_epoch)
     with _sigint() as stop, contextlib.closing(progress):
         for epoch in range(plan.epoch, plan.last_epoch + 1):
-            if reorder or epoch == plan.epoch:
+            if reorder or epoch == plan.epoch or stopped:
                 for tree in st.epoch:
-                    db.run(tree, epoch=epoch)
+                    db.run(tree, epoch=epoch, run=plan.run)
                 batches = db.scalar(st.batches)
+                stopped = None
             progress.epoch_started(epoch, batches, plan.batch if epoch == plan.epoch else 0)
             for batch in range(plan.batch if epoch == plan.epoch else 0, batches):
                 if stop():
@@ -456,12 +459,17 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
             progress.epoch_done(epoch, None if quiet else db.scalar(query("epoch_loss"), epoch=epoch),
                                 (epoch - plan.epoch + 1) * plan.rows,
                                 force=epoch == plan.last_epoch or bool(stopped))
-            if stopped:
+            if stopped == "some_stopped" and not quiet:
+                print(f"early stopping after epoch {epoch}: "
+                      f"{db.scalar(query('stopped_models'), run=plan.run)} model(s) stopped, "
+                      "the others go on", file=out)
+            if stopped == "early_stopping":
                 if not quiet:
                     best = db.scalar(query("best_epoch"), model=net.model, run=plan.run)
                     print(f"early stopping after epoch {epoch}: no better validation loss "
                           f"since epoch {best}, whose weights the model keeps", file=out)
                 break
+    stopped = stopped if stopped == "early_stopping" else None
     if not stopped:
         with db.transaction():
             _finish(db, st, net, plan, "completed", stepped=step > plan.step)
@@ -496,14 +504,12 @@ def _epoch_end(db: Database, st: Statements, net: M.Network, plan: Plan, epoch: 
     db.run(query("improved"), epoch=epoch, run=plan.run)
     for name in ("set_best_epoch", "clear_best", "keep_best"):
         db.run(query(name), epoch=epoch, run=plan.run)
-    if st.many:    # early stopping is for a single model (many_check refuses --patience)
-        return None
-    best = db.scalar(query("best_epoch"), **where)
-    patience = net.controls.patience
-    if patience and epoch - best >= patience and epoch < plan.last_epoch:
+    before = db.scalar(query("stopped_models"), run=plan.run)
+    db.run(query("stop_models"), epoch=epoch, run=plan.run, last_epoch=plan.last_epoch)
+    if not db.scalar(query("still_training"), run=plan.run):
         _finish(db, st, net, plan, "early_stopping", stepped=True)
         return "early_stopping"
-    return None
+    return "some_stopped" if db.scalar(query("stopped_models"), run=plan.run) > before else None
 
 
 @contextlib.contextmanager

@@ -40,7 +40,8 @@ SETTINGS = dict(hidden=[4], activation="tanh", lr=0.1, batch_size=4, seed=7)
 CASES = {"sgd": ({}, None),
          "adam-dropout-cosine": ({"optimizer": "adam", "dropout": 0.3, "lr_schedule": "cosine"}, None),
          "validated-standardized-weighted": ({"standardize": True, "class_weight": "balanced",
-                                              "optimizer": "momentum"}, 0.3)}
+                                              "optimizer": "momentum"}, 0.3),
+         "early-stopping": ({"patience": 2, "min_delta": 0.005, "optimizer": "momentum"}, 0.3)}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -49,9 +50,12 @@ def test_group_models_equal_models_trained_alone(grouped, name):
     d, path, files = grouped
     controls, split = CASES[name]
     valid = (lambda: Validation(split=split)) if split else (lambda: None)
+    epochs = 12 if "patience" in controls else 3
     with Database(":memory:") as db:
         train(db, Source(str(path)), ["label"], settings=Settings(
-            epochs=3, group_by="region", controls=controls, validation=valid(), **SETTINGS))
+            epochs=epochs, group_by="region", controls=controls, validation=valid(), **SETTINGS))
+        stops = db.sql("SELECT model, stopped, best_epoch FROM runs WHERE run = 1 "
+                       "ORDER BY model").fetchall()
         groups = db.sql("SELECT model, value FROM model_groups ORDER BY model").fetchall()
         assert [v for _, v in groups] == sorted(GROUPS)
         together = {v: params_as_arrays(M.parameters(db, m)) for m, v in groups}
@@ -60,14 +64,20 @@ def test_group_models_equal_models_trained_alone(grouped, name):
     for g in GROUPS:
         with Database(":memory:") as db:
             train(db, Source(str(files[g])), ["label"], settings=Settings(
-                epochs=3, controls=controls, validation=valid(), **SETTINGS))
+                epochs=epochs, controls=controls, validation=valid(), **SETTINGS))
+            stop_alone = db.sql("SELECT stopped, best_epoch FROM runs").fetchone()
             W, b = params_as_arrays(M.parameters(db))
             alone_log = db.sql("SELECT loss, COALESCE(eval_loss, -1) FROM training_log "
                                "ORDER BY step").fetchall()
         for got, want in zip(together[g][0] + together[g][1], W + b):
             np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
         held = round(GROUPS[g] * split) if split else 0
-        assert len(logged[g]) == len(alone_log) == 3 * -(-(GROUPS[g] - held) // 4)
+        assert len(logged[g]) == len(alone_log)
+        if "patience" not in controls:
+            assert len(alone_log) == 3 * -(-(GROUPS[g] - held) // 4)
+        assert stops[sorted(GROUPS).index(g)][1:] == stop_alone         # how and when it stopped
+    if "patience" in controls:
+        assert {s[1] for s in stops} == {"early_stopping", "completed"}  # one stopped, others went on
         np.testing.assert_allclose(logged[g], alone_log, rtol=RTOL, atol=ATOL)
 
 
@@ -102,7 +112,7 @@ def test_group_by_refusals(grouped, tmp_path, capsys):
     d, path, files = grouped
     db = tmp_path / "r.duckdb"
     for flags, message in ((["--group-by", "nope"], "no group column"),
-                           (["--group-by", "region", "--patience", "3"], "cannot be combined")):
+                           (["--group-by", "region", "--patience", "3"], "needs validation")):
         assert main(["train", str(db), "--data", str(path), "--target", "label", "--epochs", "1",
                      "--quiet", *flags]) == 2
         assert message in capsys.readouterr().err

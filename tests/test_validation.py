@@ -197,6 +197,7 @@ def test_cli_flags_reach_the_model(tmp_path, capsys):
     (["--validation-split", "1.5"], "--validation-split"),
     (["--validation-split", "0.1", "--validation-data", "x.csv"], "not both"),
     (["--patience", "0"], "--patience"),
+    (["--patience", "3"], "needs validation data"),
     (["--class-weight", "a=x"], "--class-weight"),
     (["--class-weight", "balanced"], "cross_entropy"),
     (["--validation-data", "missing.csv"], "no such file"),
