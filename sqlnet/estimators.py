@@ -16,7 +16,6 @@ work the same way.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
 import numbers
 

@@ -14,7 +14,7 @@ from sqlglot import exp
 from . import model as M
 from .db import Database
 from .errors import SqlnetError
-from .queries import column, query, table
+from .queries import column, query
 
 def group_values(db: Database, name: str, source) -> list[str]:
     """The sorted distinct values of the staged group column; refuses empty cells."""

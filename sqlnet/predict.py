@@ -13,8 +13,8 @@ from .data import Source, load
 from .db import Database
 from .errors import SqlnetError
 from .phases import forward, scores, with_ctes
-from .queries import column, number, query, table
-from .train import standardize
+from .queries import number, query, table
+from .prepare import standardize
 
 
 def _prepare(db: Database, source: Source, with_targets: bool, targets: list[str] | None = None):

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from . import many
 from . import model as M
+from . import prepare as P
 from . import train as T
 from .data import Source, load
 from .db import Database
@@ -75,21 +76,21 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
                      "clear_all_valid_rows", "clear_all_valid_inputs", "clear_all_valid_targets"):
             db.run(query(name))
         v = base.validation
-        T._hold_out(db, combos[models[0]][2], v.split if v else None)
-        T._standardize(db, net, fit=True)
-        T._store_valid(db, table("held_out"))
+        P.hold_out(db, combos[models[0]][2], v.split if v else None)
+        P.fit_standardization(db, net, fit=True)
+        P.store_valid(db, table("held_out"))
         for name in ("drop_held_out", "drop_held_out_inputs", "drop_held_out_targets"):
             db.run(query(name))
-        T._class_weights(db, net)
+        P.class_weights(db, net)
         for name in ("store_train_rows", "store_train_inputs", "store_train_targets"):
             db.run(query(name))
         if v and v.source:
             load(db, v.source, M.feature_names(db, net.model), targets, net.model, net.task)
             many.replicate(db, models)
-            T._standardize(db, net, fit=False)
-            T._store_valid(db, table("loaded_rows"))
+            P.fit_standardization(db, net, fit=False)
+            P.store_valid(db, table("loaded_rows"))
         for n in nets:
-            T._reset_state(db, n, None)
+            P.reset_state(db, n, None)
         run = T._start_run(db, net, source, base.epochs, models=models)
     with T.threads(db, base.threads):
         T._loop(db, net, T._plan(db, net, run), quiet, out)
@@ -98,7 +99,7 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
 def _create(db, source, targets, features, base: T.Settings, model: int, combo) -> M.Network:
     lr, hidden, seed, batch_size = combo
     s = dataclasses.replace(base, lr=lr, hidden=hidden, seed=seed, batch_size=batch_size)
-    return T._new(db, source, targets, features, s, model=model)
+    return P.new_model(db, source, targets, features, s, model=model)
 
 
 def _keep(db: Database, best: int) -> None:

@@ -1,6 +1,5 @@
 """Any name works as a name and never executes: quotes, semicolons, spaces, unicode, keywords."""
 import numpy as np
-import pytest
 
 from conftest import write_csv
 from sqlnet.cli import main

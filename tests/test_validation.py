@@ -12,7 +12,7 @@ from sqlnet import model as M
 from sqlnet.cli import main
 from sqlnet.data import Source
 from sqlnet.db import Database
-from sqlnet.predict import evaluate, predict
+from sqlnet.predict import predict
 from sqlnet.train import Settings, Validation, train
 
 RTOL, ATOL = 1e-9, 1e-12
