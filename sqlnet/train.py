@@ -310,7 +310,11 @@ def save_snapshot(db: Database, path: str) -> None:
     os.replace(tmp, path)
 
 
+# What a snapshot holds: the model and its log (weight_history, which grows every epoch, and
+# the training data stay out); the view training_info is copied as a table.
 SNAPSHOT_TABLES = ["sqlnet_meta", "models", "layers", "weights", "biases", "feature_names",
-                   "target_names", "classes", "runs", "training_log"]
+                   "target_names", "classes", "runs", "training_log", "optimizer_state",
+                   "best_weights", "standardization", "class_weights", "model_groups",
+                   "training_info"]
 
 

@@ -158,6 +158,9 @@ def test_snapshot_can_be_read_while_training(setup, tmp_path):
         assert "Traceback" not in busy.stderr
         seen = subprocess.run(cli("sql", snap, "SELECT COUNT(*) FROM weights"), capture_output=True, text=True)
         assert seen.returncode == 0 and seen.stdout.split()[-1] == "16", seen.stderr
+        info = subprocess.run(cli("sql", snap, "SELECT MIN(iteration) FROM training_info"),
+                              capture_output=True, text=True)
+        assert info.returncode == 0 and info.stdout.split()[-1] == "1", info.stderr
     finally:
         p.send_signal(signal.SIGINT)
         p.communicate(timeout=60)
