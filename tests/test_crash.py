@@ -60,6 +60,15 @@ def state(path):
         con.close()
 
 
+def _finished(path) -> bool:
+    con = duckdb.connect(str(path))
+    try:
+        return con.execute("SELECT finished_at IS NOT NULL FROM runs ORDER BY run DESC "
+                           "LIMIT 1").fetchone()[0]
+    finally:
+        con.close()
+
+
 def test_sigkill_at_random_moments_then_resume(setup):
     d, data, X, Y, (Ww, bw) = setup
     W0, b0 = ref.init_weights(WIDTHS, ACTS, SEED)
@@ -96,6 +105,7 @@ def _kill_and_resume(db, data, X, Y, W0, b0, whole, rnd, kills):
                                   max_steps=len(steps))
             for got, want in zip(W + b, Wr + br):               # the weights of that very step
                 np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+            finished = _finished(db)          # killed after the run's end committed
         else:
             assert p.wait() == 0, p.stderr.read().decode()
             finished = True
