@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from . import many
 from . import model as M
 from .data import Source, load
 from .db import Database
 from .errors import SqlnetError
 from .phases import backward, error, forward, tape, with_ctes
+from .prepare import standardize
 from .queries import query
 
 
@@ -49,6 +51,10 @@ def trace(db: Database, source: Source, row: int, model: int = 0) -> Trace:
     if not features:
         raise SqlnetError("the model has not been trained yet: it has no feature names")
     loaded = load(db, source, features, targets, model, net.task)
+    group, _ = many.stored_groups(db)
+    if group is not None:    # the row goes to its group's model
+        many.route_rows(db, group, source, local=False)
+    standardize(db, net)     # with --standardize, the inputs as training saw them
     if not 0 <= row < loaded.rows:
         raise SqlnetError(f"--row must be between 0 and {loaded.rows - 1} "
                           f"({source} has {loaded.rows} data rows), got {row}")

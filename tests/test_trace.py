@@ -91,3 +91,20 @@ def test_row_out_of_range_is_one_line(trained, capsys, row):
     assert main(["trace", str(db), "--data", str(data), "--row", row]) == 2
     err = capsys.readouterr().err
     assert "--row must be between 0 and 11" in err and len(err.strip().splitlines()) == 1
+
+
+def test_trace_sees_the_inputs_as_standardized_training_saw_them(tmp_path):
+    data = write_csv(tmp_path / "s.csv", ["a", "b", "c", "y1", "y2"],
+                     [list(x * [1.0, 100.0, 0.01]) + list(y) for x, y in zip(X, Y)])
+    db = tmp_path / "s.duckdb"
+    assert main(["train", str(db), "--data", str(data), "--target", "y1,y2", "--hidden", "3",
+                 "--activation", "tanh", "--standardize", "--epochs", "1", "--quiet"]) == 0
+    raw = X * [1.0, 100.0, 0.01]
+    Xs = (raw - raw.mean(axis=0)) / raw.std(axis=0)
+    with Database(db, read_only=True) as con:
+        Ws, bs = params_as_arrays(M.parameters(con))
+        t = trace(con, Source(path=str(data)), 5)
+    L, Zs, As, deltas, gW, gb = reference_trace(Ws, bs, ["tanh", "identity"], "mse", Xs[[5]], Y[[5]])
+    assert abs(t.loss - L) < 1e-12
+    np.testing.assert_allclose(t.layers[0].z, Zs[0][0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(t.layers[1].delta, deltas[1][0], rtol=1e-9, atol=1e-12)
