@@ -78,6 +78,17 @@ class Database:
             raise
         self.con.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def registered(self, name: str, columns: dict):
+        """numpy columns readable by SQL as the view ``name``, through DuckDB's scan (no
+        Python loop over rows), for the length of the block."""
+        self.con.complete()  # a half-read result would block register
+        self.con.register(name, columns)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
     def tables(self) -> set[str]:
         return {r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"

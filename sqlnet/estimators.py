@@ -297,12 +297,9 @@ def _put(db: Database, X: np.ndarray, features: list[str], Y: np.ndarray | None 
     columns = {f: np.ascontiguousarray(X[:, i], dtype=np.float64) for i, f in enumerate(features)}
     if Y is not None:
         columns.update({t: np.ascontiguousarray(Y[:, i]) for i, t in enumerate(targets)})
-    db.con.complete()  # a half-read result would block register
-    db.con.register("sqlnet_estimator_columns", columns)
-    try:
-        db.sql(f"CREATE OR REPLACE TABLE {INPUT_TABLE} AS SELECT * FROM sqlnet_estimator_columns")
-    finally:
-        db.con.unregister("sqlnet_estimator_columns")
+    with db.registered("sqlnet_estimator_columns", columns) as scan:
+        db.run(exp.Create(this=table(INPUT_TABLE), kind="TABLE", replace=True,
+                          expression=exp.select("*").from_(table(scan))))
 
 
 class MLPClassifier(ClassifierMixin, _SqlnetMLP):

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlglot import exp
+
 from . import model as M
 from .db import Database
 from .errors import SqlnetError
+from .queries import column, table
 
 # PyTorch modules for sqlnet's activations (torch.nn class name, constructor arguments).
 TORCH_ACTIVATIONS = {"identity": ("Identity", ()), "relu": ("ReLU", ()),
@@ -81,13 +84,10 @@ def write_parameters(db: Database, params: list, model: int = 0) -> None:
 
 def _insert(db: Database, name: str, columns: dict, model: int, layer: int) -> None:
     """DELETE a layer's rows of name, then INSERT the numpy columns through DuckDB's scan."""
-    db.sql(f"DELETE FROM {name} WHERE model = ? AND layer = ?", [model, layer])
-    db.con.complete()  # a half-read result would block register
-    db.con.register("sqlnet_interop_rows", columns)
-    try:
-        db.sql(f"INSERT INTO {name} SELECT {', '.join(columns)} FROM sqlnet_interop_rows")
-    finally:
-        db.con.unregister("sqlnet_interop_rows")
+    key = [exp.EQ(this=column(k), expression=exp.Placeholder(this=k)) for k in ("model", "layer")]
+    db.run(exp.delete(table(name), where=exp.and_(*key)), model=model, layer=layer)
+    with db.registered("sqlnet_interop_rows", columns) as rows:
+        db.run(exp.insert(exp.select(*map(column, columns)).from_(table(rows)), table(name)))
 
 
 def check_shapes(layers: list[tuple[int, int, int]], shapes: list, layout: str) -> None:

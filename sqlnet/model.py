@@ -4,9 +4,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from .db import Database
 from .errors import SqlnetError
-from .queries import query
+from .queries import column, query, table
 from .seeded import chain
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
@@ -181,8 +183,8 @@ def load(db: Database, model: int = 0) -> Network:
         hint = "; a sweep's database gets one with `sqlnet sweep ... --keep-best`" if model == 0 else ""
         raise SqlnetError(f"the database holds no model {model}{hint}")
     have = [n for n in CONTROLS if n in {r[0] for r in db.sql("DESCRIBE models").fetchall()}]
-    stored = db.sql(f"SELECT {', '.join(have)} FROM models WHERE model = ?", [model]).fetchone() \
-        if have else ()  # a database of schema version 1 has none until a `train` upgrades it
+    stored = db.rows(exp.select(*map(column, have)).from_(table("models")).where(_this_model()),
+                     model=model)[0] if have else ()  # version 1 has none until `train` upgrades it
     layers = db.sql("SELECT fan_in, fan_out, activation FROM layers WHERE model = ? "
                     "ORDER BY layer", [model]).fetchall()
     widths = [layers[0][0]] + [fan_out for _, fan_out, _ in layers]
@@ -199,9 +201,13 @@ def save_settings(db: Database, net: Network) -> None:
     """Store the training settings a run was given (lr, batch size, seed, shuffle, controls)."""
     db.sql("UPDATE models SET lr = ?, seed = ?, batch_size = ?, shuffle = ? WHERE model = ?",
            [net.lr, net.seed, net.batch_size, net.shuffle, net.model])
-    c = net.controls
-    db.sql(f"UPDATE models SET {', '.join(f'{n} = ?' for n in CONTROLS)} WHERE model = ?",
-           [getattr(c, n) for n in CONTROLS] + [net.model])
+    values = {n: getattr(net.controls, n) for n in CONTROLS}
+    db.run(exp.update(table("models"), {n: exp.Placeholder(this=n) for n in CONTROLS},
+                      where=_this_model()), model=net.model, **values)
+
+
+def _this_model() -> exp.Expression:
+    return exp.EQ(this=column("model"), expression=exp.Placeholder(this="model"))
 
 
 def replace(net: Network, **changes) -> Network:

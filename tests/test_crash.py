@@ -176,6 +176,24 @@ def test_snapshot_can_be_read_while_training(setup, tmp_path):
         p.communicate(timeout=60)
 
 
+def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps):
+    """Train uninterrupted; train again, killed once its first epoch is done (of `epochs`
+    epochs, `steps` steps), then resumed. Returns the two databases, open."""
+    whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
+    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
+    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
+    assert p.stderr.readline().startswith(f"epoch 1/{epochs}")   # the first epoch is done
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    con = duckdb.connect(str(killed))
+    done = con.execute("SELECT COUNT(DISTINCT step) FROM training_log").fetchone()[0]
+    con.close()
+    assert 0 < done < steps and not _finished(killed)          # killed in the middle of the run
+    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return duckdb.connect(str(killed)), duckdb.connect(str(whole))
+
+
 def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_path):
     """Adam's state, dropout masks, the schedule, validation and history all survive a kill."""
     d, data, *_ = setup
@@ -183,24 +201,13 @@ def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_pa
              "--batch-size", BATCH, "--seed", SEED, "--epochs", 40, "--optimizer", "adam",
              "--dropout", 0.2, "--lr-schedule", "cosine", "--validation-split", 0.25,
              "--patience", 100, "--keep-history"]
-    whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
-    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
-    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
-    assert p.stderr.readline().startswith("epoch 1/40")       # the first epoch is done
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    steps, _ = state(killed)
-    assert 0 < len(steps) < 200                     # killed in the middle of the run
-    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    queries = ["SELECT layer, row, col, value FROM weights ORDER BY ALL",
-               "SELECT layer, col, value FROM biases ORDER BY ALL",
-               "SELECT name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
-               "SELECT epoch, layer, row, col, value FROM weight_history ORDER BY ALL",
-               "SELECT step, loss, lr, eval_loss FROM training_log ORDER BY step",
-               "SELECT stopped, best_epoch FROM runs"]
-    got, want = duckdb.connect(str(killed)), duckdb.connect(str(whole))
-    for q in queries:
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 40, 200)
+    for q in ["SELECT layer, row, col, value FROM weights ORDER BY ALL",
+              "SELECT layer, col, value FROM biases ORDER BY ALL",
+              "SELECT name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+              "SELECT epoch, layer, row, col, value FROM weight_history ORDER BY ALL",
+              "SELECT step, loss, lr, eval_loss FROM training_log ORDER BY step",
+              "SELECT stopped, best_epoch FROM runs"]:
         assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
     steps = got.execute("SELECT COUNT(*) FROM training_log").fetchone()[0]
     assert steps == 40 * 5                          # 18 rows train, in batches of 4
@@ -215,19 +222,7 @@ def test_a_killed_group_by_run_resumes_to_the_same_bits(tmp_path):
     write_csv(data, ["g", "x", "y", "t"], rows)
     flags = ["--data", data, "--target", "t", "--group-by", "g", "--hidden", 3, "--lr", 0.05,
              "--batch-size", 4, "--epochs", 60, "--optimizer", "momentum"]
-    whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
-    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
-    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
-    assert p.stderr.readline().startswith("epoch 1/60")       # the first epoch is done
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    con = duckdb.connect(str(killed))
-    done = con.execute("SELECT COUNT(DISTINCT step), MAX(finished_at) FROM training_log, runs").fetchone()
-    con.close()
-    assert 0 < done[0] < 60 * 4 and done[1] is None            # killed in the middle of the run
-    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    got, want = duckdb.connect(str(killed)), duckdb.connect(str(whole))
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 60, 60 * 4)
     for q in ["SELECT model, layer, row, col, value FROM weights ORDER BY ALL",
               "SELECT model, layer, col, value FROM biases ORDER BY ALL",
               "SELECT model, name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
