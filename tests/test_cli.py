@@ -1,6 +1,7 @@
 """The command line as a user runs it: results, warm start, and every bad input refused cleanly."""
 import csv
 import os
+import re
 
 import duckdb
 import numpy as np
