@@ -15,6 +15,10 @@ CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM read_parquet($path);
 -- A table of the database (its name quoted by sqlglot) copied as it is.
 CREATE OR REPLACE TEMP TABLE staging AS SELECT * FROM :source;
 
+-- name: stage_table_numbered
+-- The same on an engine without DuckDB's rowid: sqlnet_row numbers the rows.
+CREATE OR REPLACE TEMP TABLE staging AS SELECT s.*, ROW_NUMBER() OVER () AS sqlnet_row FROM :source AS s;
+
 -- name: staged_numbers
 -- The chosen numeric columns, long: :columns is a SELECT of the row number and each column
 -- cast to DOUBLE under its position as name ("0", "1", ...), an empty cell read as NaN.

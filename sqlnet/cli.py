@@ -10,12 +10,12 @@ import os
 import sys
 from pathlib import Path
 
-import duckdb
-
 from . import __version__
 from . import model as M
 from .data import Source
 from .db import Database
+from .engines import errors as engine_errors
+from .engines import kind_of
 from .errors import SqlnetError
 from .queries import query
 
@@ -54,7 +54,8 @@ def _names(text: str) -> list[str]:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="sqlnet", description="Train neural networks by backpropagation inside DuckDB.")
+    p = Parser(prog="sqlnet", description="Train neural networks by backpropagation inside a database: "
+                   "a DuckDB file, a postgresql:// URL, or spark:MASTER.")
     p.add_argument("--version", action="version", version=f"sqlnet {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -164,6 +165,11 @@ def build_parser() -> Parser:
     c.add_argument("name", choices=["iris"])
     c.add_argument("--dir", default=".", help="where to write (default: here)")
     _ecosystem_parsers(sub)
+    for c in sub.choices.values():  # every command that opens a database
+        if any(a.dest == "db" for a in c._actions):
+            c.add_argument("--warehouse", metavar="DIR",
+                           help="with a spark:MASTER database: where Spark keeps its tables "
+                                "(default: ./spark-warehouse)")
     return p
 
 
@@ -242,20 +248,28 @@ def main(argv: list[str] | None = None) -> int:
     created = None
     try:
         args = build_parser().parse_args(argv)
+        _WAREHOUSE[0] = getattr(args, "warehouse", None)
         created = _new_file(args)
         code = COMMANDS[args.command](args)
         created = None
         return code
     except SqlnetError as e:
         return _fail(str(e))
-    except duckdb.Error as e:
-        return _fail(str(e).strip().splitlines()[0])
+    except engine_errors() as e:
+        return _fail(_first_line(e))
     except KeyboardInterrupt:
         print("sqlnet: interrupted", file=sys.stderr)
         return 130
     finally:
         if created:
             _remove(created)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    if "pyspark" in type(e).__module__ or "py4j" in type(e).__module__:
+        text = text.split("\n\nJVM stacktrace")[0]
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _fail(message: str) -> int:
@@ -266,6 +280,8 @@ def _fail(message: str) -> int:
 def _new_file(args) -> str | None:
     """The database file this command would create, so that a failure can remove it."""
     db = getattr(args, "db", None)
+    if db and kind_of(db) != "duckdb":
+        return None
     if args.command in ("init", "train", "sweep") and db and db != ":memory:" and not os.path.exists(db):
         return db
     if args.command in ("predict", "evaluate", "inspect", "sql", "gradcheck") and \
@@ -280,15 +296,18 @@ def _remove(path: str) -> None:
         with Database(path, read_only=True) as db:
             if db.has_model():
                 return
-    except (SqlnetError, duckdb.Error):
+    except (SqlnetError, *engine_errors()):
         pass
     for p in (path, path + ".wal"):
         if os.path.exists(p):
             os.remove(p)
 
 
-def _open(path: str, read_only: bool = False) -> Database:
-    return Database(path, read_only=read_only)
+def _open(path: str, read_only: bool = False, warehouse: str | None = None) -> Database:
+    return Database(path, read_only=read_only, warehouse=warehouse or _WAREHOUSE[0])
+
+
+_WAREHOUSE: list[str | None] = [None]  # --warehouse, for spark:MASTER databases
 
 
 def cmd_init(args) -> int:
@@ -451,7 +470,7 @@ def _inspect(db: Database) -> int:
 
 def cmd_sql(args) -> int:
     with _open(args.db) as db:
-        cursor = db.sql(args.query)
+        cursor = db.user_sql(args.query)
         if cursor.description:
             _emit(cursor, getattr(args, "format", "table"))
     return 0
@@ -559,7 +578,7 @@ def _ecosystem_parsers(sub) -> None:
 
 def _existing(path: str) -> str:
     """The commands below read a model: a missing file is an error, never a new database."""
-    if path != ":memory:" and not os.path.exists(path):
+    if path != ":memory:" and kind_of(path) == "duckdb" and not os.path.exists(path):
         raise SqlnetError(f"no such database: {path}")
     return path
 

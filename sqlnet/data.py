@@ -9,11 +9,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
 from .db import Database
+from .engines import errors as engine_errors
 from .errors import SqlnetError
 from .queries import DIALECT, column, query, table
 
@@ -44,28 +44,29 @@ def stage(db: Database, source: Source) -> dict[str, str]:
     if source.table is not None:
         if source.table not in db.tables():
             raise SqlnetError(f"the database has no table {source.table!r}")
-        db.run(query("stage_table", source=table(source.table)))
+        numbered = "stage_table" if db.engine.rowid else "stage_table_numbered"
+        db.run(query(numbered, source=table(source.table)))
     else:
         _check_file(source.path)
         parquet = source.path.lower().endswith((".parquet", ".pq"))
         header = None if parquet else _csv_header(source.path)
         try:
-            db.run(query("stage_parquet" if parquet else "stage_csv"), path=source.path)
-        except duckdb.Error as e:
+            db.engine.stage_file(source.path, parquet)
+        except engine_errors() as e:
             kind = "Parquet" if parquet else "CSV"
             raise SqlnetError(f"cannot read {source.path} as {kind}: "
                               f"{str(e).strip().splitlines()[0]}") from None
         if header is not None and _columns(db) != header:
             raise SqlnetError(f"the rows of {source.path} do not all have the {len(header)} "
                               "columns of its header")
-    types = {name: kind for name, kind, *_ in db.sql("DESCRIBE staging").fetchall()}
+    types = dict(db.columns("staging"))
     if not db.scalar(query("row_count")):
         raise SqlnetError(f"{source} has no data rows")
     return types
 
 
 def _columns(db: Database) -> list[str]:
-    return [r[0] for r in db.sql("DESCRIBE staging").fetchall()]
+    return [name for name, _ in db.columns("staging")]
 
 
 def _csv_header(path: str) -> list[str]:

@@ -1,23 +1,24 @@
-"""One DuckDB connection and the few ways sqlnet talks to it.
+"""One database connection, on any engine, and the few ways sqlnet talks to it.
 
 The library accepts a path or an open connection, as sqlite-utils does::
 
-    db = Database("model.duckdb")            # or Database(duckdb.connect())
+    db = Database("model.duckdb")            # or Database(duckdb.connect()),
+    db = Database("postgresql://me@host/db")  # or Database("spark:local[2]", warehouse="w")
     db.run(query("row_count"))
 """
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import sqlglot
 from sqlglot import exp
 
+from . import engines
+from .engines import Engine
 from .errors import SqlnetError
-from .queries import params_of, query, render
+from .queries import DIALECT, params_of, query
 
 SCHEMA_VERSION = "2"
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
@@ -30,31 +31,42 @@ VIEWS = ["training_info"]  # of MODEL_TABLES, those that are views over the othe
 
 
 class Database:
-    """A DuckDB database that holds (or will hold) sqlnet models."""
+    """A database that holds (or will hold) sqlnet models, on any engine: a DuckDB file (or
+    an open DuckDB connection), a ``postgresql://`` URL, or ``spark:MASTER`` (with the
+    directory Spark keeps its tables in, ``warehouse``)."""
 
-    def __init__(self, target: str | Path | duckdb.DuckDBPyConnection, read_only: bool = False):
-        if isinstance(target, duckdb.DuckDBPyConnection):
-            self.con, self.path = target, None
-        else:
-            self.path = str(target)
-            self.con = _connect(self.path, read_only)
-        self._rendered: dict[int, tuple[exp.Expression, str, set[str]]] = {}
+    def __init__(self, target, read_only: bool = False, warehouse: str | None = None):
+        self.engine: Engine = engines.connect(
+            str(target) if isinstance(target, Path) else target, read_only, warehouse)
+        self.kind = self.engine.kind
+        self.path = getattr(self.engine, "path", None)
+        self.con = getattr(self.engine, "con", None)
+        self._rendered: dict[int, tuple[exp.Expression, list, set[str]]] = {}
+        self._parsed: dict[str, exp.Expression] = {}
 
-    def run(self, tree: exp.Expression, **params: Any) -> duckdb.DuckDBPyConnection:
+    def run(self, tree: exp.Expression, **params: Any):
         """Run a statement's syntax tree with its bound parameters."""
-        sql, names = self._render(tree)
+        statements, names = self._render(tree)
         missing = names - set(params)
         if missing:
             raise KeyError(f"no value for ${', $'.join(sorted(missing))}")
-        return self.con.execute(sql, {k: params[k] for k in names})
+        return self._call(statements, params)
 
-    def _render(self, tree: exp.Expression) -> tuple[str, set[str]]:
+    def _call(self, statements: list, params):
+        result = None
+        for sql, keys in statements:
+            result = self.engine.call(sql, keys, params)
+        return result
+
+    def _render(self, tree: exp.Expression) -> tuple[list, set[str]]:
         # Trees built once per run are rendered once; the cache holds them by identity.
         # keeping the tree in the cache keeps its id from being reused.
+        if not self.engine.cacheable:
+            return self.engine.statements(tree), params_of(tree)
         if id(tree) not in self._rendered:
-            self._rendered[id(tree)] = (tree, render(tree), params_of(tree))
-        _, sql, names = self._rendered[id(tree)]
-        return sql, names
+            self._rendered[id(tree)] = (tree, self.engine.statements(tree), params_of(tree))
+        _, statements, names = self._rendered[id(tree)]
+        return statements, names
 
     def rows(self, tree: exp.Expression, **params: Any) -> list[tuple]:
         return self.run(tree, **params).fetchall()
@@ -63,41 +75,52 @@ class Database:
         row = self.run(tree, **params).fetchone()
         return row[0] if row else None
 
-    def sql(self, text: str, params: list | dict | None = None) -> duckdb.DuckDBPyConnection:
-        """Run SQL text the user wrote (``sqlnet sql``), or a fixed statement."""
-        return self.con.execute(text, params or [])
+    def sql(self, text: str, params: list | None = None):
+        """Run a fixed statement of sqlnet's, written in DuckDB's dialect with ``?`` slots."""
+        if self.kind == "duckdb":
+            return self.con.execute(text, params or [])
+        if text not in self._parsed:
+            self._parsed[text] = sqlglot.parse_one(text, dialect=DIALECT)
+        statements, _ = self._render(self._parsed[text])
+        return self._call(statements, list(params or []))
+
+    def user_sql(self, text: str):
+        """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect."""
+        return self.engine.run_text(text, [])
+
+    def executemany(self, statement: str | exp.Expression, rows: list[list]) -> None:
+        """One INSERT (DuckDB's dialect, ``?`` slots) for many rows."""
+        if isinstance(statement, str):
+            statement = sqlglot.parse_one(statement, dialect=DIALECT)
+        self.engine.executemany(statement, rows)
 
     @contextlib.contextmanager
     def transaction(self):
         """All or nothing: a failure rolls every statement of the block back."""
-        self.con.execute("BEGIN TRANSACTION")
+        self.engine.begin()
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.engine.rollback()
             raise
-        self.con.execute("COMMIT")
+        self.engine.commit()
 
-    @contextlib.contextmanager
     def registered(self, name: str, columns: dict):
-        """numpy columns readable by SQL as the view ``name``, through DuckDB's scan (no
-        Python loop over rows), for the length of the block."""
-        self.con.complete()  # a half-read result would block register
-        self.con.register(name, columns)
-        try:
-            yield name
-        finally:
-            self.con.unregister(name)
+        """numpy columns readable by SQL as the table ``name`` for the length of the block
+        (DuckDB scans them in place; the other engines get a temporary table)."""
+        return self.engine.registered(name, columns)
 
     def tables(self) -> set[str]:
-        return {r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            " AND table_catalog = current_database()").fetchall()}
+        return self.engine.tables()
+
+    def columns(self, table_name: str) -> list[tuple[str, str]]:
+        """A table's columns and their types, named as DuckDB names types."""
+        return self.engine.columns(table_name)
 
     def has_model(self) -> bool:
         t = self.tables()
         return "sqlnet_meta" in t and "models" in t and bool(
-            self.con.execute("SELECT COUNT(*) FROM models").fetchone()[0])
+            self.sql("SELECT COUNT(*) FROM models").fetchone()[0])
 
     def create_schema(self) -> None:
         """Create the model tables, refusing to adopt a user's tables of the same names."""
@@ -106,17 +129,18 @@ class Database:
             clash = sorted(set(MODEL_TABLES) & existing)
             if clash:
                 raise SqlnetError(f"the database already has tables named {', '.join(clash)} "
-                                  "that sqlnet did not make; use another database file")
+                                  "that sqlnet did not make; use another database")
         upgrade = "sqlnet_meta" in existing and self._version() != SCHEMA_VERSION
         for name in SCHEMA:
             if upgrade:  # the view training_info comes after the tables it reads
                 self._add_missing_columns(query(name))
             self.run(query(name))
-        self.con.execute("DELETE FROM sqlnet_meta WHERE key = 'schema_version'")
-        self.con.execute("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+        if self._version() != SCHEMA_VERSION:
+            self.sql("DELETE FROM sqlnet_meta WHERE key = 'schema_version'")
+            self.sql("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
     def _version(self) -> str | None:
-        row = self.con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone()
+        row = self.sql("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone()
         return row[0] if row else None
 
     def _add_missing_columns(self, create: exp.Expression) -> None:
@@ -129,7 +153,7 @@ class Database:
             self.run(exp.Alter(this=create.this.this.copy(), kind="TABLE", actions=[add]))
 
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()
 
     def __enter__(self) -> "Database":
         return self
@@ -138,37 +162,12 @@ class Database:
         self.close()
 
 
-def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if path != ":memory:":
-        p = Path(path)
-        if not p.parent.exists():
-            raise SqlnetError(f"cannot create {path}: directory {p.parent} does not exist")
-        if p.is_dir():
-            raise SqlnetError(f"{path} is a directory, not a database file")
-        if p.exists() and not read_only and not os.access(p, os.W_OK):
-            raise SqlnetError(f"{path} is read-only; this command writes to the database")
-    try:
-        return duckdb.connect(path, read_only=read_only)
-    except duckdb.Error as e:
-        held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(e))
-        if held:
-            raise SqlnetError(
-                f"{path} is in use by process {held.group(2)} ({held.group(1)}), probably a "
-                "running `sqlnet train`; wait for it to finish, or read the --snapshot file "
-                "it writes after every epoch") from None
-        raise SqlnetError(f"cannot open {path} as a DuckDB database: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
 def create_table(db: Database, name: str, columns: list[str], rows: list[list[float]]) -> None:
     """A new table of DOUBLE columns holding rows: names quoted by sqlglot, values bound."""
-    from .queries import render, table
+    from .queries import table
     schema = exp.Schema(this=table(name), expressions=[
         exp.ColumnDef(this=exp.to_identifier(c, quoted=True), kind=exp.DataType.build("DOUBLE"))
         for c in columns])
-    db.sql(render(exp.Create(this=schema, kind="TABLE", replace=True)))
+    db.run(exp.Create(this=schema, kind="TABLE", replace=True))
     values = exp.Values(expressions=[exp.Tuple(expressions=[exp.Placeholder() for _ in columns])])
-    db.con.executemany(render(exp.insert(values, table(name))), rows)
+    db.executemany(exp.insert(values, table(name)), rows)

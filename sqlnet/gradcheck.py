@@ -22,7 +22,7 @@ def gradcheck(db: Database, source: Source, targets: list[str], h: float = 1e-5,
     """Rows (layer, checked, max_abs_error, max_rel_error), one per layer."""
     if not h > 0 or max_params < 1:
         raise SqlnetError("--eps must be positive and --max-params at least 1")
-    db.con.execute("BEGIN TRANSACTION")
+    db.engine.begin()
     try:
         net, _ = _prepare(db, source, with_targets=True, targets=targets)
         ctes = forward(net, "loaded_rows", "loaded_inputs") + error(net, "loaded_targets")
@@ -47,4 +47,4 @@ def gradcheck(db: Database, source: Source, targets: list[str], h: float = 1e-5,
             db.run(nudge, side=0, **where)
         return db.rows(query("gc_report"), h=h)
     finally:
-        db.con.execute("ROLLBACK")
+        db.engine.rollback()

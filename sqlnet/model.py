@@ -182,7 +182,7 @@ def load(db: Database, model: int = 0) -> Network:
     if row is None:
         hint = "; a sweep's database gets one with `sqlnet sweep ... --keep-best`" if model == 0 else ""
         raise SqlnetError(f"the database holds no model {model}{hint}")
-    have = [n for n in CONTROLS if n in {r[0] for r in db.sql("DESCRIBE models").fetchall()}]
+    have = [n for n in CONTROLS if n in {name for name, _ in db.columns("models")}]
     stored = db.rows(exp.select(*map(column, have)).from_(table("models")).where(_this_model()),
                      model=model)[0] if have else ()  # version 1 has none until `train` upgrades it
     layers = db.sql("SELECT fan_in, fan_out, activation FROM layers WHERE model = ? "
@@ -234,10 +234,10 @@ def set_layer(db: Database, layer: int, weights: list[list[float]], biases: list
     """
     db.sql("DELETE FROM weights WHERE model = ? AND layer = ?", [model, layer])
     db.sql("DELETE FROM biases WHERE model = ? AND layer = ?", [model, layer])
-    db.con.executemany("INSERT INTO weights VALUES (?, ?, ?, ?, ?)",
+    db.executemany("INSERT INTO weights VALUES (?, ?, ?, ?, ?)",
                        [[model, layer, r, c, float(v)] for r, row in enumerate(weights)
                         for c, v in enumerate(row)])
-    db.con.executemany("INSERT INTO biases VALUES (?, ?, ?, ?)",
+    db.executemany("INSERT INTO biases VALUES (?, ?, ?, ?)",
                        [[model, layer, c, float(v)] for c, v in enumerate(biases)])
 
 

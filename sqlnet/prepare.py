@@ -243,7 +243,7 @@ def _features(types: dict[str, str], targets: list[str], features: list[str] | N
 def _store_names(db: Database, model: int, features: list[str], targets: list[str]) -> None:
     db.sql("DELETE FROM feature_names WHERE model = ?", [model])
     db.sql("DELETE FROM target_names WHERE model = ?", [model])
-    db.con.executemany("INSERT INTO feature_names VALUES (?, ?, ?)",
+    db.executemany("INSERT INTO feature_names VALUES (?, ?, ?)",
                        [[model, i, n] for i, n in enumerate(features)])
-    db.con.executemany("INSERT INTO target_names VALUES (?, ?, ?)",
+    db.executemany("INSERT INTO target_names VALUES (?, ?, ?)",
                        [[model, i, n] for i, n in enumerate(targets)])

@@ -94,3 +94,8 @@ def substitute(tree: exp.Expression, **columns: exp.Expression) -> exp.Expressio
 def render(tree: exp.Expression, dialect: str = DIALECT, comments: bool = False) -> str:
     """SQL text for an engine; the sql/ files' comments only when asked (for reading)."""
     return tree.sql(dialect=dialect, comments=comments)
+
+
+def quoted(name: str, dialect: str = DIALECT) -> str:
+    """A name as a quoted identifier, for the few statements an engine writes itself."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)

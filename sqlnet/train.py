@@ -8,7 +8,6 @@ settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -27,7 +26,7 @@ from .phases import scores
 from .phases import step as step_statement
 from .prepare import prepare
 from .progress import Progress
-from .queries import query, table
+from .queries import query
 from .seeded import chain
 from .settings import Settings, Validation  # noqa: F401 (the library's names)
 
@@ -65,7 +64,7 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
 
 @contextlib.contextmanager
 def threads(db: Database, n: int):
-    """Run the block on n DuckDB threads.
+    """Run the block on n DuckDB threads (the other engines choose their own parallelism).
 
     With more than one, the branches of a UNION ALL and the parts of a GROUP BY may meet in
     a different order on every run, and floating-point sums then differ in the last bit;
@@ -73,12 +72,8 @@ def threads(db: Database, n: int):
     """
     if n < 1:
         raise SqlnetError(f"--threads must be 1 or more, got {n}")
-    old = db.sql("SELECT current_setting('threads')").fetchone()[0]
-    db.run(query("set_threads"), n=n)
-    try:
+    with db.engine.threads(n):
         yield
-    finally:
-        db.run(query("set_threads"), n=int(old))
 
 
 def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
@@ -292,22 +287,9 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
 
 
 def save_snapshot(db: Database, path: str) -> None:
-    """Copy the model's tables to a DuckDB file that others can read while training goes on.
-
-    Written beside the target and renamed over it, so a reader sees a whole epoch or the one
-    before, never half of one.
-    """
-    tmp = f"{path}.tmp"
-    for p in (tmp, tmp + ".wal"):
-        if os.path.exists(p):
-            os.remove(p)
-    db.run(query("attach_snapshot"), path=tmp)
-    try:
-        for name in SNAPSHOT_TABLES:
-            db.run(query("copy_to_snapshot", source=table(name), target=table(name)))
-    finally:
-        db.sql("DETACH snapshot")
-    os.replace(tmp, path)
+    """Copy the model's tables to a DuckDB file that others can read while training goes on
+    (DuckDB only: on the other engines, other sessions read the tables themselves)."""
+    db.engine.snapshot(path, SNAPSHOT_TABLES)
 
 
 # What a snapshot holds: the model and its log (weight_history, which grows every epoch, and

@@ -1,0 +1,128 @@
+"""DuckDB, the embedded default: the dialect sql/ is written in, so nothing is rewritten."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from ..errors import SqlnetError
+from .base import Engine
+
+
+class DuckDB(Engine):
+    kind = dialect = "duckdb"
+    errors = (duckdb.Error,)
+    rowid = True
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None = None):
+        self.con, self.path = con, path
+
+    @classmethod
+    def open(cls, path: str, read_only: bool = False) -> "DuckDB":
+        return cls(_connect(path, read_only), path)
+
+    def render(self, tree: exp.Expression) -> tuple[str, list]:
+        # DuckDB binds $name and ? itself: the text keeps them.
+        return tree.sql(dialect="duckdb"), sorted(
+            {p.name for p in tree.find_all(exp.Placeholder) if p.name}) or _positions(tree)
+
+    def call(self, sql: str, keys: list, params: dict | list):
+        if keys and isinstance(keys[0], str):
+            return self.con.execute(sql, {k: params[k] for k in keys})
+        return self.con.execute(sql, list(params) if keys else [])
+
+    def execute(self, sql: str, params):
+        return self.con.execute(sql, params)
+
+    def run_text(self, sql: str, params) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(sql, params or [])
+
+    def executemany(self, tree: exp.Expression, rows: list[list]) -> None:
+        self.con.executemany(tree.sql(dialect="duckdb"), rows)
+
+    def tables(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            " AND table_catalog = current_database()").fetchall()}
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+            "ORDER BY column_index", [table]).fetchall()]
+
+    def stage_file(self, path: str, parquet: bool) -> None:
+        from ..queries import query
+        self.con.execute(query("stage_parquet" if parquet else "stage_csv").sql("duckdb"),
+                         {"path": path})
+
+    @contextlib.contextmanager
+    def registered(self, name: str, columns: dict):
+        self.con.complete()  # a half-read result would block register
+        self.con.register(name, columns)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
+    @contextlib.contextmanager
+    def threads(self, n: int):
+        from ..queries import query
+        old = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+        self.con.execute(query("set_threads").sql("duckdb"), {"n": n})
+        try:
+            yield
+        finally:
+            self.con.execute(query("set_threads").sql("duckdb"), {"n": int(old)})
+
+    def snapshot(self, path: str, tables: list[str]) -> None:
+        """Written beside the target and renamed over it, so a reader sees a whole epoch or
+        the one before, never half of one."""
+        from ..queries import query, table
+        tmp = f"{path}.tmp"
+        for p in (tmp, tmp + ".wal"):
+            if os.path.exists(p):
+                os.remove(p)
+        self.con.execute(query("attach_snapshot").sql("duckdb"), {"path": tmp})
+        try:
+            for name in tables:
+                self.con.execute(query("copy_to_snapshot", source=table(name),
+                                       target=table(name)).sql("duckdb"))
+        finally:
+            self.con.execute("DETACH snapshot")
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _positions(tree: exp.Expression) -> list:
+    return list(range(sum(1 for p in tree.find_all(exp.Placeholder) if not p.name)))
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if path != ":memory:":
+        p = Path(path)
+        if not p.parent.exists():
+            raise SqlnetError(f"cannot create {path}: directory {p.parent} does not exist")
+        if p.is_dir():
+            raise SqlnetError(f"{path} is a directory, not a database file")
+        if p.exists() and not read_only and not os.access(p, os.W_OK):
+            raise SqlnetError(f"{path} is read-only; this command writes to the database")
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.Error as e:
+        held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(e))
+        if held:
+            raise SqlnetError(
+                f"{path} is in use by process {held.group(2)} ({held.group(1)}), probably a "
+                "running `sqlnet train`; wait for it to finish, or read the --snapshot file "
+                "it writes after every epoch") from None
+        raise SqlnetError(f"cannot open {path} as a DuckDB database: {first_line(e)}") from None
+
+
+def first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
