@@ -11,8 +11,8 @@ SELECT l.model, l.layer, r.row, c.col,
                          ELSE l.fan_in + l.fan_out END) AS value
 FROM layers AS l
 JOIN models AS m ON m.model = l.model
-JOIN (SELECT CAST(range AS INTEGER) AS row FROM range(0, $max_width)) AS r ON r.row < l.fan_in
-JOIN (SELECT CAST(range AS INTEGER) AS col FROM range(0, $max_width)) AS c ON c.col < l.fan_out
+JOIN (SELECT CAST(n.i AS INTEGER) AS row FROM range(0, $max_width) AS n(i)) AS r ON r.row < l.fan_in
+JOIN (SELECT CAST(n.i AS INTEGER) AS col FROM range(0, $max_width) AS n(i)) AS c ON c.col < l.fan_out
 WHERE l.model = $model;
 
 -- name: init_biases
@@ -20,5 +20,5 @@ WHERE l.model = $model;
 INSERT INTO biases
 SELECT l.model, l.layer, c.col, 0.0 AS value
 FROM layers AS l
-JOIN (SELECT CAST(range AS INTEGER) AS col FROM range(0, $max_width)) AS c ON c.col < l.fan_out
+JOIN (SELECT CAST(n.i AS INTEGER) AS col FROM range(0, $max_width) AS n(i)) AS c ON c.col < l.fan_out
 WHERE l.model = $model;

@@ -51,7 +51,7 @@ def params_of(tree: exp.Expression) -> set[str]:
     sqlglot parses ``:name`` and ``$name`` alike; the sql/ files write ``:name`` for what
     the driver fills in and ``$name`` for what is bound at run time.
     """
-    return {p.name for p in tree.find_all(exp.Placeholder) if p.name}
+    return {p.name for p in tree.find_all(exp.Placeholder) if p.this}
 
 
 def table(name: str) -> exp.Table:

@@ -63,7 +63,7 @@ class Engine:
     def render(self, tree: exp.Expression) -> tuple[str, list]:
         """Text with positional slots (%s or ?) and the key of each slot, in text order."""
         tree, keys = _slots(tree)
-        text = tree.sql(dialect=self.dialect)
+        text = tree.sql(dialect=self.dialect, comments=False)
         order = [keys[int(i)] for i in _SLOT.findall(text)]
         return _SLOT.sub(self.slot, self._escape(text)), order
 
@@ -140,7 +140,7 @@ def _slots(tree: exp.Expression) -> tuple[exp.Expression, list]:
     put back in the order they appear in the text (which a rewrite may have changed)."""
     tree, keys, position = tree.copy(), [], 0
     for p in list(tree.find_all(exp.Placeholder, bfs=False)):
-        if p.name:
+        if p.this:
             keys.append(p.name)
         else:
             keys.append(position)
@@ -161,6 +161,27 @@ def finite(tree: exp.Expression) -> exp.Expression:
             return exp.paren(exp.LT(this=exp.Abs(this=x.copy()), expression=inf))
         return node
     return tree.transform(swap)
+
+
+def aliased(tree: exp.Expression) -> exp.Expression:
+    """Every subquery in a FROM or JOIN named: PostgreSQL and Spark require it."""
+    n = 0
+    for t in list(tree.find_all(exp.Table)):  # a :placeholder filled by a query
+        if isinstance(t.this, (exp.Paren, exp.Subquery)) and isinstance(t.this.this, exp.Query):
+            sub = exp.Subquery(this=t.this.this.copy())
+            if t.alias:
+                sub.set("alias", t.args["alias"].copy())
+            t.replace(sub)
+    for node in list(tree.find_all(exp.Subquery, exp.Paren)):
+        if not isinstance(node.parent, (exp.From, exp.Join)) or node.alias:
+            continue
+        if isinstance(node, exp.Paren):
+            if not isinstance(node.this, exp.Query):
+                continue
+            node = node.replace(exp.Subquery(this=node.this.copy()))
+        n += 1
+        node.set("alias", exp.TableAlias(this=exp.to_identifier(f"sqlnet_q{n}")))
+    return tree
 
 
 def doubles(tree: exp.Expression) -> exp.Expression:

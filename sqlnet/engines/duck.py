@@ -28,7 +28,7 @@ class DuckDB(Engine):
     def render(self, tree: exp.Expression) -> tuple[str, list]:
         # DuckDB binds $name and ? itself: the text keeps them.
         return tree.sql(dialect="duckdb"), sorted(
-            {p.name for p in tree.find_all(exp.Placeholder) if p.name}) or _positions(tree)
+            {p.name for p in tree.find_all(exp.Placeholder) if p.this}) or _positions(tree)
 
     def call(self, sql: str, keys: list, params: dict | list):
         if keys and isinstance(keys[0], str):
@@ -100,7 +100,7 @@ class DuckDB(Engine):
 
 
 def _positions(tree: exp.Expression) -> list:
-    return list(range(sum(1 for p in tree.find_all(exp.Placeholder) if not p.name)))
+    return list(range(sum(1 for p in tree.find_all(exp.Placeholder) if not p.this)))
 
 
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:

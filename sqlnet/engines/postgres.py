@@ -47,7 +47,7 @@ class Postgres(Engine):
     def rewrite(self, tree: exp.Expression) -> list[exp.Expression]:
         tree = base.unpivot(tree, _values)
         tree = base.star_replace(tree, self.columns)
-        tree = base.row_numbers(base.doubles(base.finite(tree)))
+        tree = base.row_numbers(base.doubles(base.finite(base.aliased(tree))))
         tree = tree.transform(_any_value)
         if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
             return _replace_table(tree)
@@ -73,13 +73,14 @@ class Postgres(Engine):
     def stage_file(self, path: str, parquet: bool) -> None:
         """The file's columns and types as DuckDB's reader sees them; its rows copied in by
         COPY, numbered in file order."""
-        reader = "read_parquet(?)" if parquet else "read_csv(?, header = true)"
+        file = exp.Literal.string(path).sql("duckdb")
+        reader = f"read_parquet({file})" if parquet else f"read_csv({file}, header = true)"
         with duckdb.connect() as local:
-            local.execute(f"CREATE VIEW f AS SELECT * FROM {reader}", [path])
+            local.execute(f"CREATE VIEW f AS SELECT * FROM {reader}")
             names = [(r[0], r[1]) for r in local.execute("DESCRIBE f").fetchall()]
             with tempfile.TemporaryDirectory() as d:
                 plain = os.path.join(d, "rows.csv")
-                local.execute("COPY f TO ? (HEADER false)", [plain])
+                local.execute(f"COPY f TO {exp.Literal.string(plain).sql('duckdb')} (HEADER false)")
                 self._copy_in(names, plain)
 
     def _copy_in(self, names: list[tuple[str, str]], plain: str) -> None:
@@ -129,8 +130,8 @@ def _replace_table(create: exp.Create) -> list[exp.Expression]:
     else:
         fresh.set("this", new)
     old = exp.Table(this=exp.to_identifier(name, quoted=True))
-    return [exp.Drop(this=new.copy(), kind="TABLE", exists=True), fresh,
-            exp.Drop(this=old.copy(), kind="TABLE", exists=True),
+    return [exp.Drop(tables=[new.copy()], kind="TABLE", exists=True), fresh,
+            exp.Drop(tables=[old.copy()], kind="TABLE", exists=True),
             exp.Alter(this=new.copy(), kind="TABLE",
                       actions=[exp.AlterRename(this=exp.Table(this=exp.to_identifier(name, quoted=True)))]),
             exp.Command(this="ANALYZE", expression=exp.Literal.string(f" {old.sql('postgres')}"))]
