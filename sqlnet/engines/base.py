@@ -58,7 +58,7 @@ class Engine:
     def statements(self, tree: exp.Expression) -> list[tuple[str, list]]:
         """SQL text for each statement of the rewritten tree, with the order of its
         parameter slots: a name ($name) or a position (? in text, counted from 0)."""
-        return [self.render(t) for t in self.rewrite(tree)]
+        return [self.render(t) for t in self.rewrite(positions_named(tree))]
 
     def render(self, tree: exp.Expression) -> tuple[str, list]:
         """Text with positional slots (%s or ?) and the key of each slot, in text order."""
@@ -75,7 +75,7 @@ class Engine:
     def call(self, sql: str, keys: list, params: dict | list) -> Any:
         """Run one rendered statement, taking its slots' values from params (by name or
         position)."""
-        return self.execute(sql, [params[k] for k in keys])
+        return self.execute(sql, [by_name(params)[k] for k in keys])
 
     def execute(self, sql: str, params: list) -> Any:
         """Run one rendered statement with its parameters in slot order; returns a cursor."""
@@ -89,7 +89,7 @@ class Engine:
         """An INSERT ... VALUES (?, ...) for many rows."""
         for sql, keys in self.statements(tree):
             for row in rows:
-                self.execute(sql, [row[k] for k in keys])
+                self.execute(sql, [by_name(list(row))[k] for k in keys])
 
     # --- transactions -----------------------------------------------------------------
     def begin(self) -> None:
@@ -135,16 +135,27 @@ class Engine:
         pass
 
 
+def positions_named(tree: exp.Expression) -> exp.Expression:
+    """Each ? named by its position in the statement as written, before a rewrite moves it."""
+    tree = tree.copy()
+    for i, p in enumerate([p for p in tree.find_all(exp.Placeholder, bfs=False) if not p.this]):
+        p.set("this", f"sqlnet_pos_{i}")
+    return tree
+
+
+def by_name(params: dict | list) -> dict:
+    """Parameters by name; a list's values named by position, as positions_named names ? slots."""
+    if isinstance(params, dict):
+        return params
+    return {f"sqlnet_pos_{i}": v for i, v in enumerate(params)}
+
+
 def _slots(tree: exp.Expression) -> tuple[exp.Expression, list]:
     """Replace each placeholder by a marker the renderer leaves alone, so that slots can be
     put back in the order they appear in the text (which a rewrite may have changed)."""
-    tree, keys, position = tree.copy(), [], 0
+    tree, keys = positions_named(tree), []
     for p in list(tree.find_all(exp.Placeholder, bfs=False)):
-        if p.this:
-            keys.append(p.name)
-        else:
-            keys.append(position)
-            position += 1
+        keys.append(p.name)
         p.replace(exp.Var(this=f"__sqlnet_param_{len(keys) - 1}__"))
     return tree, keys
 

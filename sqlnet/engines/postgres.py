@@ -58,6 +58,11 @@ class Postgres(Engine):
         cur.execute(sql, params or None)
         return cur
 
+    def executemany(self, tree: exp.Expression, rows: list[list]) -> None:
+        for sql, keys in self.statements(tree):
+            with self.con.cursor() as cur:
+                cur.executemany(sql, [[base.by_name(list(r))[k] for k in keys] for r in rows])
+
     def tables(self) -> set[str]:
         return {r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables "
