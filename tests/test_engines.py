@@ -1,0 +1,137 @@
+"""The same SQL phases on every engine: DuckDB, PostgreSQL and Spark SQL give the numbers of
+the numpy reference, the seed documents and each other, at the tolerances of the DuckDB tests.
+
+PostgreSQL is a throwaway server and Spark runs in local[2] (tests/servers.py). Spark's steps
+cost seconds each, so it trains a sample of the random architectures.
+"""
+import csv
+
+import numpy as np
+import pytest
+
+import test_reference
+import test_seeds
+from sqlnet import model as M
+from sqlnet.cli import main
+from sqlnet.data import Source
+from sqlnet.db import Database
+from sqlnet.train import Settings, train
+
+SEEDS = ["tinyml_003", "sql_000", "sigmoid_001", "julia_002"]
+# Every loss and activation and batch kind on PostgreSQL; one case per loss on Spark.
+PG_CASES = test_reference.CASES[::3] + test_reference.CASES[1::9]
+SPARK_CASES = [c for c in test_reference.CASES if c[2] != 1][::10]
+
+
+@pytest.fixture
+def engine_db(engine_target):
+    db = Database(engine_target.target, warehouse=engine_target.warehouse)
+    yield db
+    db.close()
+
+
+def _open(engine_target):
+    return Database(engine_target.target, warehouse=engine_target.warehouse)
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_examples(engine_db, name):
+    getattr(test_seeds, f"test_{name}")(engine_db)
+
+
+@pytest.mark.parametrize("case", PG_CASES, ids=["-".join(map(str, c)) for c in PG_CASES])
+def test_random_architectures(tmp_path, engine_target, case):
+    if engine_target.name == "duckdb":
+        pytest.skip("test_reference.py trains every case on DuckDB")
+    if engine_target.name == "spark" and case not in SPARK_CASES:
+        pytest.skip("Spark trains a sample of the cases (seconds per step)")
+    with _open(engine_target) as db:
+        test_reference.test_training_matches_reference(tmp_path, db, *case)
+
+
+def _cli(engine_target, *args) -> int:
+    extra = ["--warehouse", str(engine_target.warehouse)] if engine_target.warehouse else []
+    return main([*args, *extra])
+
+
+def test_every_command(tmp_path, engine_target, capsys):
+    """init, train, inspect, evaluate, predict, sql and example on the engine give what the
+    same commands give on DuckDB."""
+    assert main(["dataset", "iris", "--dir", str(tmp_path)]) == 0
+    data, test = str(tmp_path / "iris_train.csv"), str(tmp_path / "iris_test.csv")
+    reference = str(tmp_path / "reference.duckdb")
+    outputs = {}
+    for target, run in ((reference, main), (engine_target.target,
+                                            lambda a: _cli(engine_target, *a))):
+        capsys.readouterr()
+        assert run(["init", target, "--layers", "4,6,3", "--loss", "cross_entropy",
+                    "--batch-size", "40"]) == 0
+        assert run(["train", target, "--data", data, "--target", "species", "--epochs", "2",
+                    "--lr", "0.2", "--optimizer", "adam"]) == 0
+        assert run(["inspect", target]) == 0
+        assert run(["evaluate", target, "--data", test, "--target", "species"]) == 0
+        out = tmp_path / f"{len(outputs)}.csv"
+        assert run(["predict", target, "--data", test, "--out", str(out)]) == 0
+        assert run(["sql", target, "SELECT COUNT(*) AS n FROM training_log"]) == 0
+        text = capsys.readouterr().out
+        outputs[target] = (text, list(csv.reader(open(out))))
+    (ref_text, ref_rows), (text, rows) = outputs[reference], outputs[engine_target.target]
+    assert [r[:1] for r in rows] == [r[:1] for r in ref_rows]  # the same predicted labels
+    got = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    want = np.array([[float(v) for v in r[1:]] for r in ref_rows[1:]])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert _numbers(text, "loss") == pytest.approx(_numbers(ref_text, "loss"), rel=1e-9)
+    assert len(_numbers(text, "loss")) >= 3   # inspect's epochs and evaluate's loss
+    assert text.split()[-1] == ref_text.split()[-1] == "6"   # sql: 2 epochs of 3 steps
+
+
+def test_example(engine_target, capsys):
+    target = engine_target.target
+    assert _cli(engine_target, "example", "tinyml", "--db", target) == 0
+    out = capsys.readouterr().out
+    assert "0.8265" in out and "0.2384542802724947" in out
+
+
+def test_failed_step_keeps_the_weights(tmp_path, engine_target):
+    """A step that diverges is rolled back on every engine (on Spark: the catalog file is not
+    rewritten), and a new connection sees the weights of before."""
+    path = test_seeds_data(tmp_path)
+    with _open(engine_target) as db:
+        train(db, Source(path), ["y"], settings=Settings(epochs=1, hidden=[3], lr=0.01, seed=3))
+        before = M.parameters(db)
+        with pytest.raises(Exception):
+            train(db, Source(path), ["y"], settings=Settings(epochs=3, lr=1e200))
+    with _open(engine_target) as db:
+        after = M.parameters(db)
+        runs = db.sql("SELECT COUNT(*) FROM runs").fetchone()[0]
+    for (W0, b0), (W1, b1) in zip(before, after):
+        np.testing.assert_array_equal(np.array(W0), np.array(W1))
+        np.testing.assert_array_equal(np.array(b0), np.array(b1))
+    assert runs >= 1
+
+
+def test_seeds_data(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 2))
+    path = tmp_path / "d.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "y"])
+        for x in X:
+            w.writerow([x[0], x[1], 3 * x[0] - x[1]])
+    return str(path)
+
+
+test_seeds_data.__test__ = False
+
+
+def test_bad_url_is_one_line(capsys):
+    assert main(["inspect", "postgresql://nobody@127.0.0.1:1/none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sqlnet: error: cannot connect to postgresql://nobody@127.0.0.1:1/none")
+    assert len(err.strip().splitlines()) == 1
+
+
+def _numbers(text: str, word: str) -> list[float]:
+    import re
+    return [float(m) for m in re.findall(rf"{word} ([-0-9.e]+)", text)]
