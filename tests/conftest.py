@@ -56,6 +56,11 @@ def postgres_url(postgres_server):
 @pytest.fixture(scope="session")
 def spark_available():
     check_spark()
+    # Spark looks its host's name up before reading any setting: where that name does not
+    # resolve it cannot start, unless told its address here.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers run this venv's Python
 
 
 @pytest.fixture
@@ -74,7 +79,6 @@ def spark_session(spark_available, tmp_path_factory):
     """
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers run this venv's Python
     spark = (
         SparkSession.builder.master("local[2]")
         .appName("sqlnet-tests")
