@@ -124,7 +124,7 @@ class PostgresServer:
             self.running = False
             try:
                 self._run("pg_ctl", "stop", "-m", "immediate", "-w", "-D", str(self.data))
-            except RuntimeError:
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
