@@ -1,9 +1,8 @@
 """`sqlnet phases`: the statements a training step runs for a model, as text to read.
 
 The statements are the very syntax trees that :class:`sqlnet.train.Statements` builds for
-the training loop, rendered by :func:`sqlnet.queries.render` as
-:meth:`sqlnet.db.Database.run` renders them. DuckDB is the engine sqlnet runs on; other
-dialects are sqlglot's transpilation, for reading (sqlnet does not execute them yet).
+the training loop, rendered for an engine as :meth:`sqlnet.db.Database.run` renders them:
+the engine's rewrites (sqlnet/engines), then sqlglot's transpilation.
 """
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from . import model as M
+from .engines import transpile
 from .queries import DIALECT, render, statements
 
 DIALECTS = ("duckdb", "postgres", "spark")
@@ -33,9 +33,10 @@ class Phase:
     tree: exp.Expression
 
     def sql(self, dialect: str = DIALECT, pretty: bool = False) -> str:
-        if not pretty:
+        """The statement(s) as the engine of that dialect runs them."""
+        if dialect == DIALECT and not pretty:
             return render(self.tree, dialect)
-        return self.tree.sql(dialect=dialect, pretty=True, comments=True)
+        return ";\n".join(transpile(self.tree, dialect, pretty))
 
 
 def phases(net: M.Network) -> list[Phase]:
@@ -71,8 +72,11 @@ def listing(net: M.Network, dialect: str = DIALECT, pretty: bool = False) -> str
              "-- $name is a parameter bound at run time; each step (from `step` to `log_step`)",
              "-- is one transaction."]
     if dialect != DIALECT:
-        lines.append(f"-- Transpiled by sqlglot from DuckDB to {dialect}, for reading: sqlnet does "
-                     f"not run on {dialect} yet.")
+        lines.append(f"-- As sqlnet runs them on {dialect}: written in DuckDB's dialect, rewritten "
+                     "where the engines differ (sqlnet/engines), transpiled by sqlglot.")
+    if dialect == "spark":
+        lines.append("-- Spark computes each common table expression of a statement on its own, "
+                     "and each UPDATE as the SELECT of the table's new rows, shown here.")
     for i, p in enumerate(phases(net), start=1):
         lines += ["", f"-- {i}. {p.name} ({p.role})", p.sql(dialect, pretty) + ";"]
     return "\n".join(lines)

@@ -13,10 +13,12 @@ import pytest
 
 from sqlnet.cli import main
 
+ENGINE_BLOCK = re.compile(r"postgresql://|spark:")  # test_engines.py runs these on real engines
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 # The main job and the install-and-test line are test_readme.py's; everything else is here.
 BLOCKS = [(m.group(1), m.group(2), m.end()) for m in re.finditer(r"```(\w*)\n(.*?)```", README, re.S)
-          if m.group(1) == "python" or (m.group(1) == "sh" and "pip install" not in m.group(2))]
+          if m.group(1) == "python" or (m.group(1) == "sh" and "pip install" not in m.group(2)
+                                        and not ENGINE_BLOCK.search(m.group(2)))]
 OPTIONAL = ("sklearn", "torch", "matplotlib", "pandas", "polars", "pyarrow")
 COMMAND_NEEDS = {".pt": "torch", "sqlnet plot": "matplotlib"}  # optional extras of commands
 

@@ -39,6 +39,39 @@ def kind_of(target: str) -> str:
     return "duckdb"
 
 
+def transpile(tree, kind: str, pretty: bool = False) -> list[str]:
+    """The statements an engine runs for tree, as text (``sqlnet phases --dialect``): the
+    engine's rewrites, then sqlglot's rendering; parameters stay $name (or :name)."""
+    from sqlglot import exp
+
+    from . import base
+    if kind == "duckdb":
+        return [tree.sql(dialect="duckdb", pretty=pretty, comments=pretty)]
+    if kind == "postgres":
+        from .postgres import Postgres as cls
+    else:
+        from .spark import Spark as cls
+    engine = cls.__new__(cls)           # rewrites need no connection (nor a catalog here)
+    engine.columns = _no_catalog
+    out = []
+    for t in engine.rewrite(base.positions_named(tree)):
+        if kind == "spark":
+            t = engine.as_select(t)
+        out.append(t.sql(dialect=cls.dialect, pretty=pretty, comments=pretty))
+    return out
+
+
+def _no_catalog(table: str) -> list[tuple[str, str]]:
+    """sqlnet's own tables' columns, as sql/schema.sql declares them."""
+    from sqlglot import exp
+
+    from ..queries import statements
+    create = statements().get(table)
+    if not (isinstance(create, exp.Create) and isinstance(create.this, exp.Schema)):
+        raise ValueError(f"listing this statement needs the columns of {table}")
+    return [(c.name, c.args["kind"].sql("duckdb")) for c in create.this.expressions]
+
+
 def connect(target, read_only: bool = False, warehouse: str | None = None) -> Engine:
     """The engine for a DB argument (or an open DuckDB connection)."""
     if not isinstance(target, str):

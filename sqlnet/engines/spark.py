@@ -212,6 +212,17 @@ class Spark(Engine):
             raise SqlnetError("spark: tables made by an older sqlnet cannot be upgraded here")
         return self._query(tree, params)
 
+    def as_select(self, tree: exp.Expression) -> exp.Expression:
+        """What a statement computes, as Spark runs it: an UPDATE or DELETE as the SELECT of
+        the table's new rows (for reading; the rows of a subquery-free UPDATE only)."""
+        if isinstance(tree, exp.Update) and not (tree.args.get("where") and tree.args["where"].find(
+                exp.Subquery, exp.Exists, exp.In)) and not isinstance(self.columns, type(None)):
+            try:
+                return _update_by_join(tree, self.columns(tree.this.name))
+            except ValueError:
+                return tree
+        return tree
+
     def _df(self, tree: exp.Expression, params):
         """The rows of a query. Its common table expressions are computed one by one and
         kept (Spark would inline each where it is used, and plan a step for many seconds)."""
