@@ -39,8 +39,9 @@ def session(master: str):
     """The process's SparkSession (started once: about 11 s), quiet and sized for one machine."""
     import logging
     import warnings
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")     # starts where the host name
-    os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")  # does not resolve
+    if master.startswith("local"):  # starts where the host name does not resolve
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)  # PySpark's echo
     from pyspark.sql import SparkSession
