@@ -138,9 +138,13 @@ class Spark(Engine):
             df = self.spark.createDataFrame([], ddl or entry["ddl"])
         df.createOrReplaceTempView(name)
 
-    def _register_views(self) -> None:
+    def _register_views(self, changed: str | None = None) -> None:
+        """(Re)make the views (that read table changed): a view holds the plan it was made with."""
+        import sqlglot
         for name, text in self.live["views"].items():
-            self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS {text}")
+            if changed is None or changed in {t.name for t in
+                                              sqlglot.parse_one(text, dialect="spark").find_all(exp.Table)}:
+                self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS {text}")
 
     def _write(self, name: str, df, append: bool, temp: bool = False) -> None:
         """df's rows as a new segment of table name (or as all of it)."""
@@ -171,7 +175,7 @@ class Spark(Engine):
 
     def _changed(self, name: str) -> None:
         self._register(name)
-        self._register_views()
+        self._register_views(name)
         if not self.in_transaction and name not in self.temp:
             self._write_catalog()
 
