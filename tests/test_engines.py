@@ -154,3 +154,38 @@ def test_readme_engine_examples(tmp_path, engine_target, monkeypatch):
 def _numbers(text: str, word: str) -> list[float]:
     import re
     return [float(m) for m in re.findall(rf"{word} ([-0-9.e]+)", text)]
+
+
+def test_killed_run_resumes(tmp_path, engine_target):
+    """SIGKILL after the first epoch, then --resume: the weights of an uninterrupted run (the
+    DuckDB crash tests kill at random moments; here the engine's own commit is what is tested)."""
+    import signal
+    import subprocess
+    import sys
+    if engine_target.name == "duckdb":
+        pytest.skip("test_crash.py kills DuckDB runs")
+    data = test_seeds_data(tmp_path)
+    flags = ["--data", data, "--target", "y", "--hidden", "3", "--batch-size", "6", "--lr",
+             "0.05", "--seed", "5", "--epochs", "2", "--optimizer", "momentum"]
+    extra = ["--warehouse", str(engine_target.warehouse)] if engine_target.warehouse else []
+    cli = [sys.executable, "-m", "sqlnet"]
+    p = subprocess.Popen([*cli, "train", engine_target.target, *flags, *extra],
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    while line and not line.startswith("epoch 1/2"):
+        line = p.stderr.readline()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    with _open(engine_target) as db:
+        done = db.sql("SELECT COUNT(*) FROM training_log").fetchone()[0]
+    assert 0 < done < 4, done                               # killed in the middle of the run
+    r = subprocess.run([*cli, "train", engine_target.target, "--resume", "--quiet", *extra],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    whole = tmp_path / "whole.duckdb"
+    assert main(["train", str(whole), *flags, "--quiet"]) == 0
+    with _open(engine_target) as got, Database(whole) as want:
+        assert got.sql("SELECT COUNT(*) FROM training_log").fetchone()[0] == 4
+        for (W0, b0), (W1, b1) in zip(M.parameters(got), M.parameters(want)):
+            np.testing.assert_allclose(np.array(W0), np.array(W1), rtol=1e-12)
+            np.testing.assert_allclose(np.array(b0), np.array(b1), rtol=1e-12)
