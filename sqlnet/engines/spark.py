@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -133,7 +134,10 @@ class Spark(Engine):
         elif entry["segments"]:
             base_dir = self.tmp if name in self.temp else self.root
             reader = self.spark.read.schema(ddl) if ddl else self.spark.read
-            df = reader.parquet(*[str(base_dir / s) for s in entry["segments"]])
+            df = None                # segment by segment: the rows stay in the order written
+            for segment in entry["segments"]:
+                part = reader.parquet(str(base_dir / segment))
+                df = part if df is None else df.unionByName(part)
         else:
             df = self.spark.createDataFrame([], ddl or entry["ddl"])
         df.createOrReplaceTempView(name)
@@ -167,11 +171,16 @@ class Spark(Engine):
         if append and len(entry["segments"]) >= 16:   # compact: one segment again
             df = self.spark.table(name).unionByName(df)
             append = False
-        segment = f"{name}/{uuid.uuid4().hex}"
+        segment = f"{name}/{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # in write order
         base_dir = self.tmp if name in self.temp else self.root
         df.write.parquet(str(base_dir / segment))
         entry["segments"] = (entry["segments"] if append else []) + [segment]
         self._changed(name)
+
+    def _empty(self, name: str) -> bool:
+        """A table of ours with no rows written yet (nothing to delete or update)."""
+        entry = self._entry(name)
+        return entry is not None and not entry["segments"] and entry.get("df") is None
 
     def _changed(self, name: str) -> None:
         self._register(name)
@@ -238,18 +247,31 @@ class Spark(Engine):
         return self.spark.sql(sql, args=args) if args else self.spark.sql(sql)
 
     def _ctes(self, tree: exp.Query, params) -> exp.Query:
+        """Those CTEs that more than one part reads are computed and kept, one by one; the
+        others stay CTEs, which Spark inlines where they are read."""
         key = "with_" if "with_" in tree.args else "with"
+        ctes = tree.args[key].expressions
+        reads = {c.alias_or_name: 0 for c in ctes}
+        for part in [c.this for c in ctes] + [tree]:
+            for t in part.find_all(exp.Table):
+                if t.name in reads and not t.args.get("db"):
+                    reads[t.name] += 1
         renamed: dict[str, str] = {}
-        for cte in tree.args[key].expressions:
+        inline: list[exp.CTE] = []
+        for cte in ctes:
+            name = cte.alias_or_name
             body = _rename(cte.this.copy(), renamed)
-            view = f"sqlnet_cte_{cte.alias_or_name}"
-            sql, keys = self.render(body)
+            if reads[name] <= 1:
+                inline.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name))))
+                continue
+            view = f"sqlnet_cte_{name}"
+            sql, keys = self.render(_with(body, inline))
             args = [base.by_name(params)[k] for k in keys]
             df = self.spark.sql(sql, args=args) if args else self.spark.sql(sql)
             df.localCheckpoint(eager=True).createOrReplaceTempView(view)
-            renamed[cte.alias_or_name] = view
+            renamed[name] = view
         tree.set(key, None)
-        return _rename(tree, renamed)
+        return _with(_rename(tree, renamed), inline)
 
     def _query(self, tree: exp.Expression, params) -> Result:
         df = self._df(tree, params)
@@ -298,6 +320,8 @@ class Spark(Engine):
         the numbers of the rows p matches with their new values, and t's new rows."""
         from pyspark.sql import functions as F
         name, alias = tree.this.name, tree.this.alias_or_name
+        if self._empty(name):
+            return Result([])
         where = tree.args.get("where")
         if not (where and where.find(exp.Subquery, exp.Exists, exp.In)):
             self._write(name, self._df(_update_by_join(tree, self.columns(name)), params), append=False)
@@ -327,6 +351,8 @@ class Spark(Engine):
 
     def _delete(self, tree: exp.Delete, params) -> Result:
         name = tree.this.name
+        if self._empty(name):
+            return Result([])
         keep = exp.select("*").from_(tree.this.copy())
         if tree.args.get("where"):
             keep = keep.where(exp.not_(exp.Coalesce(this=tree.args["where"].this.copy(),
@@ -338,9 +364,11 @@ class Spark(Engine):
 
     def executemany(self, tree: exp.Expression, rows: list[list]) -> None:
         name = tree.this.this.name if isinstance(tree.this, exp.Schema) else tree.this.name
-        entry = self._entry(name)
-        schema = _ddl(entry["schema"]) if entry.get("schema") else entry["ddl"]
-        self._write(name, self.spark.createDataFrame([tuple(r) for r in rows], schema), append=True)
+        schema = self.spark.table(_q(name)).schema
+        kinds = [{"double": float, "float": float, "int": int, "bigint": int, "smallint": int,
+                  "string": str}.get(f.dataType.simpleString(), lambda v: v) for f in schema.fields]
+        rows = [tuple(None if v is None else k(v) for k, v in zip(kinds, r)) for r in rows]
+        self._write(name, self.spark.createDataFrame(rows, schema).coalesce(1), append=True)
 
     # --- transactions -----------------------------------------------------------------
     def begin(self) -> None:
@@ -454,6 +482,16 @@ def _stack(alias: str, names: list[str]) -> exp.Lateral:
                              columns=[exp.to_identifier("name"), exp.to_identifier("value")]))
 
 
+def _with(query: exp.Expression, ctes: list[exp.CTE]) -> exp.Expression:
+    """query preceded by the given CTEs (Spark ignores those it does not read)."""
+    if not ctes:
+        return query
+    query = query.copy()
+    key = "with_" if "with_" in type(query).arg_types else "with"
+    query.set(key, exp.With(expressions=[c.copy() for c in ctes]))
+    return query
+
+
 def _rename(tree: exp.Expression, names: dict[str, str]) -> exp.Expression:
     """References to the tables in names (a statement's CTEs) renamed."""
     for t in tree.find_all(exp.Table):
@@ -466,7 +504,8 @@ def _rename(tree: exp.Expression, names: dict[str, str]) -> exp.Expression:
 
 
 def _ordered(node: exp.Expression) -> exp.Expression:
-    """ROW_NUMBER() OVER () numbers rows as Spark reads them (it insists on an order)."""
+    """ROW_NUMBER() OVER () numbers rows in the order Spark reads them (it insists on an
+    order): for sqlnet's tables, the order they were written in."""
     if isinstance(node, exp.Window) and isinstance(node.this, exp.RowNumber) and \
             not node.args.get("order"):
         node = node.copy()
