@@ -37,14 +37,12 @@ FROM :out AS a
 LEFT JOIN :y AS y ON y.model = a.model AND y.row = a.row AND y.col = a.col;
 
 -- name: nll
--- Each sample's negative log-likelihood parts: log Σ_k e^{z_k}, taken with the maximum
--- subtracted, and Σ_k y_k z_k
-SELECT z.model, z.row,
-       MAX(z.m) + LN(SUM(EXP(z.value - z.m))) AS lse,
+-- Each sample's negative log-likelihood parts: log Σ_k e^{z_k}, taken with the maximum m
+-- subtracted (m + log s, from softmax_terms, :terms), and Σ_k y_k z_k
+SELECT z.model, z.row, MAX(t.m) + LN(MAX(t.s)) AS lse,
        SUM(z.value * COALESCE(y.value, 0.0)) AS zy
-FROM (SELECT z.model, z.row, z.col, z.value,
-             MAX(z.value) OVER (PARTITION BY z.model, z.row) AS m
-      FROM :z AS z) AS z
+FROM :z AS z
+JOIN :terms AS t ON t.model = z.model AND t.row = z.row
 LEFT JOIN :y AS y ON y.model = z.model AND y.row = z.row AND y.col = z.col
 GROUP BY z.model, z.row;
 

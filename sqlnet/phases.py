@@ -36,6 +36,8 @@ def forward(net: Network, rows: str, inputs: str, dropout: bool = False) -> list
     for layer, act in enumerate(net.activations, start=1):
         ctes.append((f"z{layer}", query("linear", acts=table(acts(layer - 1, dropout)),
                                         layer=number(layer))))
+        if act == "softmax" and layer == net.depth:
+            ctes.append((f"terms{layer}", query("softmax_terms", z=table(f"z{layer}"))))
         ctes.append((f"a{layer}", _activate(net, layer, act)))
         if dropout and layer < net.depth:
             ctes.append((f"d{layer}", _dropout(layer)))
@@ -58,7 +60,7 @@ def _activate(net: Network, layer: int, act: str) -> exp.Expression:
     if layer < net.depth:
         return query("activate", f=activation(act)[0], z=z, rows=table("batch_rows"))
     if act == "softmax":
-        return query("softmax_output", z=z)
+        return query("softmax_output", z=z, terms=table(f"terms{layer}"))
     return query("output", f=activation(act)[0], z=z)
 
 
@@ -70,7 +72,7 @@ def error(net: Network, targets: str) -> list[CTE]:
     name = net.loss
     ctes = [("y", query("targets", targets=table(targets)))]
     if net.loss == "cross_entropy":
-        ctes.append(("nll", query("nll", z=io["z"], y=io["y"])))
+        ctes.append(("nll", query("nll", z=io["z"], y=io["y"], terms=table(f"terms{L}"))))
     if net.loss == "cross_entropy" and net.controls.class_weight:
         name = "cross_entropy_weighted"
         ctes.append(("row_weights", query("row_weights", y=table("y"))))
