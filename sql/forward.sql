@@ -15,16 +15,28 @@ UNION ALL
 SELECT r.model, r.row, -1 AS col, 1.0 AS value FROM :rows AS r;
 
 -- name: linear
--- Zˡ = Aˡ⁻¹·Wˡ + bˡ: the matrix product as a join and a GROUP BY sum. The bias is the
--- weight of the constant input in column −1, so a sample whose inputs are all zero
--- (and so not stored) still gets its Z.
-SELECT a.model, a.row, p.col, SUM(a.value * p.value) AS value
-FROM :acts AS a
-JOIN (SELECT w.model, w.row, w.col, w.value FROM weights AS w WHERE w.layer = :layer
-      UNION ALL
-      SELECT b.model, -1 AS row, b.col, b.value FROM biases AS b WHERE b.layer = :layer) AS p
-  ON p.model = a.model AND p.row = a.col
-GROUP BY a.model, a.row, p.col;
+-- Zˡ = Aˡ⁻¹·Wˡ + bˡ: the matrix product as a join and a GROUP BY sum, then the bias added
+-- by a join on the unit. Every sample of the batch gets its Z, even one whose inputs are all
+-- zero (and so not stored): the product is LEFT JOINed to each sample's bias row.
+-- (Aˡ⁻¹'s constant-1 column, −1, has no weight row: it serves the bias gradient only.)
+SELECT r.model, r.row, b.col, b.value + COALESCE(p.value, 0.0) AS value
+FROM :rows AS r
+JOIN biases AS b ON b.model = r.model AND b.layer = :layer
+LEFT JOIN (SELECT a.model, a.row, w.col, SUM(a.value * w.value) AS value
+           FROM :acts AS a
+           JOIN weights AS w ON w.model = a.model AND w.layer = :layer AND w.row = a.col
+           GROUP BY a.model, a.row, w.col) AS p
+  ON p.model = r.model AND p.row = r.row AND p.col = b.col;
+
+-- name: linear_dense
+-- Zˡ = Aˡ⁻¹·Wˡ + bˡ for a hidden layer's output Aˡ⁻¹, which holds every sample's every unit:
+-- the product as a join and a GROUP BY sum, the bias added by a join on the unit.
+SELECT p.model, p.row, p.col, p.value + b.value AS value
+FROM (SELECT a.model, a.row, w.col, SUM(a.value * w.value) AS value
+      FROM :acts AS a
+      JOIN weights AS w ON w.model = a.model AND w.layer = :layer AND w.row = a.col
+      GROUP BY a.model, a.row, w.col) AS p
+JOIN biases AS b ON b.model = p.model AND b.layer = :layer AND b.col = p.col;
 
 -- name: activate
 -- Aˡ = f(Zˡ) for a hidden layer, plus the constant-1 column the next layer's bias multiplies.

@@ -34,8 +34,11 @@ def forward(net: Network, rows: str, inputs: str, dropout: bool = False) -> list
     ctes = [("batch_rows", query("rows", rows=table(rows))),
             ("a0", query("inputs", inputs=table(inputs), rows=table("batch_rows")))]
     for layer, act in enumerate(net.activations, start=1):
-        ctes.append((f"z{layer}", query("linear", acts=table(acts(layer - 1, dropout)),
-                                        layer=number(layer))))
+        # layer 1 reads the sparse inputs (a sample may have none stored); the others a
+        # hidden layer's output, which holds every unit of every sample
+        ctes.append((f"z{layer}", query("linear" if layer == 1 else "linear_dense",
+                                        acts=table(acts(layer - 1, dropout)),
+                                        rows=table("batch_rows"), layer=number(layer))))
         if act == "softmax" and layer == net.depth:
             ctes.append((f"terms{layer}", query("softmax_terms", z=table(f"z{layer}"))))
         ctes.append((f"a{layer}", _activate(net, layer, act)))
