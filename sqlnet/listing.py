@@ -22,7 +22,8 @@ ROLES = {"epoch": "once per epoch: the samples' order and batches",
                  "(the tape)",
          "check": "every step: refuse a non-finite loss, gradient or new weight",
          "update": "every step: the new weights, biases and optimizer state copied in",
-         "log": "every step: the training_log row"}
+         "log": "every step: the training_log row, written only when the step's loss, "
+                "gradients and new weights are all finite (else the step is refused)"}
 
 
 @dataclass

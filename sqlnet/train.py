@@ -136,18 +136,27 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
 
 class Statements:
     """A run's statements, composed and parsed once. ``Statements(net)`` is what a plain run
-    executes; :meth:`for_run` adds what the run asked for (validation, history)."""
+    executes; :meth:`for_run` adds what the run asked for (validation, history).
+
+    log_step is also the step's divergence check (it writes the log rows only for a finite
+    step and returns them: INSERT ... RETURNING). With ``fold_check = False`` (for an engine
+    without RETURNING) the check is the separate statement step_check, as before.
+    """
+
+    fold_check = True
 
     def __init__(self, net: M.Network, validate: bool = False):
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
         self.step = step_statement(net)
-        self.check = query("step_check")
+        self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
             self.update.append(query("apply_state"))
         self.log = query("log_step")
+        if not self.fold_check:
+            self.log.set("returning", None)
         self.validate = validation_statement(net) if validate else None
         self.history = False    # keep every epoch's weights
         self.many = False       # more than one model in the pass
@@ -279,16 +288,23 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
     with db.transaction():
         db.run(st.step, batch=batch, step=step, epoch=epoch, e=epoch - plan.first,
                epochs=plan.last_epoch - plan.first + 1)
-        bad, loss = db.rows(st.check)[0]
-        if bad:
-            raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
-                              f"{loss} or a gradient or weight is not finite; the database keeps "
-                              "the weights of the step before; try a smaller --lr")
+        if st.check is not None and db.rows(st.check)[0][0]:
+            _diverged(db, epoch, step)
         for tree in st.update:
             db.run(tree)
-        db.run(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000, run=plan.run,
-               epoch=epoch, step=step)
+        logged = db.rows(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000,
+                         run=plan.run, epoch=epoch, step=step)
+        if st.check is None and not logged:  # log_step writes nothing for a non-finite step
+            _diverged(db, epoch, step)
         return _epoch_end(db, st, net, plan, epoch, step) if last else None
+
+
+def _diverged(db: Database, epoch: int, step: int) -> None:
+    """Refuse the step (its transaction is rolled back), saying why."""
+    loss = db.rows(query("step_check"))[0][1]
+    raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
+                      f"{loss} or a gradient or weight is not finite; the database keeps "
+                      "the weights of the step before; try a smaller --lr")
 
 
 def save_snapshot(db: Database, path: str) -> None:
