@@ -156,12 +156,14 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
     return body
 
 
-def tape(net: Network, with_update: bool = True) -> exp.Query:
+def tape(net: Network, with_update: bool = True, full: bool = True) -> exp.Query:
     """The union of every intermediate, labelled by kind and layer (and of the update phase's
-    new values, state and scalars, unless with_update is False)."""
+    new values, state and scalars, unless with_update is False). Unless full, of the
+    intermediates only the loss and the gradients: what the update and the check read."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
+    kinds = (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad"))
     for layer in range(1, net.depth + 1):
-        for kind, name in (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad")):
+        for kind, name in kinds if full else kinds[3:]:
             parts.append(query("tape_rows", source=table(f"{name}{layer}"),
                                kind=string(kind), layer=number(layer)))
     if not with_update:
@@ -180,12 +182,16 @@ def tape(net: Network, with_update: bool = True) -> exp.Query:
     return _union(parts)
 
 
-def step(net: Network) -> exp.Expression:
-    """One training step's forward, error, backward and update phases as one statement."""
+def step(net: Network, full: bool = True) -> exp.Expression:
+    """One training step's forward, error, backward and update phases as one statement.
+
+    Its tape keeps every intermediate (full), or only the loss, the gradients and the update:
+    a run's steps but its last take the lean tape, since only the last is kept (last_step).
+    """
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
             + backward(net, dropout) + update(net))
-    body = with_ctes(exp.select("*").from_(exp.paren(tape(net)).as_("t")), ctes)
+    body = with_ctes(exp.select("*").from_(exp.paren(tape(net, full=full)).as_("t")), ctes)
     create = query("step", tape=table("placeholder"))
     create.set("expression", body)
     return create

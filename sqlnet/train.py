@@ -149,7 +149,8 @@ class Statements:
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
-        self.step = step_statement(net)
+        self.step = step_statement(net, full=False)  # the tape without z, a and delta
+        self.step_full = step_statement(net)         # the run's last step: last_step keeps it
         self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
@@ -201,7 +202,9 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                     raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
                                       f"(run {plan.run}, {step} steps done)")
                 step += 1
-                stopped = _step(db, st, net, plan, batch, epoch, step, last=batch == batches - 1)
+                last = batch == batches - 1
+                full = last and (epoch == plan.last_epoch or bool(st.validate))
+                stopped = _step(db, st, net, plan, batch, epoch, step, last=last, full=full)
                 progress.stepped()
             if snapshot:
                 save_snapshot(db, snapshot)
@@ -276,17 +279,20 @@ def _sigint():
 
 
 def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, epoch: int,
-          step: int, last: bool) -> str | None:
+          step: int, last: bool, full: bool = True) -> str | None:
     """One optimizer step: forward, error, backward and update in one statement, then the
     new values copied in and the step logged; after an epoch's last step, the epoch's end.
-    All in one transaction. Returns how the run stopped, if it did.
+    All in one transaction. Returns how the run stopped, if it did. With full, the step's
+    tape keeps every intermediate, for last_step: the run's last step takes it (and, with
+    validation, every epoch's last, where early stopping may end the run).
 
     A step whose loss, gradients or new weights are not finite is rolled back: the database
     keeps the last finite weights.
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step, batch=batch, step=step, epoch=epoch, e=epoch - plan.first,
+        db.run(st.step_full if full else st.step, batch=batch, step=step, epoch=epoch,
+               e=epoch - plan.first,
                epochs=plan.last_epoch - plan.first + 1)
         if st.check is not None and db.rows(st.check)[0][0]:
             _diverged(db, epoch, step)

@@ -40,7 +40,8 @@ def printed(capsys, *argv):
 def test_printed_statements_take_the_reference_step(fresh, capsys):
     stmts, _ = printed(capsys, fresh)
     assert [name for name, _ in stmts] == ["epoch_rows", "epoch_inputs", "epoch_targets", "batch_count",
-                                           "step", "apply_weights", "apply_biases", "log_step"]
+                                           "step", "step_full", "apply_weights", "apply_biases",
+                                           "log_step"]
     with Database(fresh) as db:
         W0, b0 = params_as_arrays(M.parameters(db))
         values = {"epoch": 1, "batch": 0, "run": 1, "step": 1, "wall_ms": 0.0, "e": 0, "epochs": 1}
@@ -70,7 +71,7 @@ def test_printed_text_is_what_the_loop_renders(fresh, capsys):
 def test_other_dialects_are_transpiled_and_say_so(fresh, capsys, dialect):
     stmts, text = printed(capsys, fresh, "--dialect", dialect)
     assert f"sqlnet does not run on {dialect} yet" in text
-    assert len(stmts) == 8
+    assert len(stmts) == 9
     for _, sql in stmts:
         sqlglot.parse_one(sql, read=dialect)                   # valid in that dialect's grammar
     duck, _ = printed(capsys, fresh)
