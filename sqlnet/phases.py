@@ -99,11 +99,11 @@ def backward(net: Network, dropout: bool = False) -> list[CTE]:
     return ctes
 
 
-def update(net: Network) -> list[CTE]:
+def update(net: Network, every: bool = False) -> list[CTE]:
     """The update phase: each parameter's new value (`new`) and optimizer state.
 
-    Plain SGD without a penalty only touches the parameters that have a gradient; every other
-    setting moves all of them.
+    Plain SGD without a penalty only touches the parameters that have a gradient (unless
+    every: then the others come out unchanged); every other setting moves all of them.
     """
     c = net.controls
     grads = [query("layer_gradients", source=table(f"grad{layer}"), layer=number(layer))
@@ -111,7 +111,7 @@ def update(net: Network) -> list[CTE]:
     ctes = [("grads", _union(grads)), ("lr", query("learning_rate")),
             ("params", query("parameters", rows=table("batch_rows")))]
     dense = c.optimizer != "sgd" or c.weight_decay > 0 or c.l1 > 0
-    ctes.append(("g0", _fill("all_gradients" if dense else "touched_gradients",
+    ctes.append(("g0", _fill("all_gradients" if dense or every else "touched_gradients",
                              {"grads": table("grads"), "params": table("params")})))
     g = "g0"
     if c.clip_norm is not None:
@@ -195,6 +195,56 @@ def step(net: Network, full: bool = True) -> exp.Expression:
     create = query("step", tape=table("placeholder"))
     create.set("expression", body)
     return create
+
+
+# The tables a step reads that a chunk's iteration reads from the recursion instead ...
+CHUNK_TABLES = {"weights": "chunk_weights", "biases": "chunk_biases",
+                "optimizer_state": "chunk_state"}
+# ... and from the chunk's copy of its batches.
+CHUNK_DATA = {"epoch_rows": "chunk_rows", "epoch_inputs": "chunk_inputs",
+              "epoch_targets": "chunk_targets"}
+# The bound parameters of a step that a chunk's iteration takes from chunk_position.
+CHUNK_POSITION = ("batch", "epoch", "e")
+
+
+def chunk(net: Network) -> exp.Expression:
+    """$k optimizer steps as ONE statement, for DuckDB (sql/chunk.sql): a recursive CTE
+    whose iteration is a step's forward, error, backward and update CTEs over the iteration's
+    parameters. Its result, step_tape, holds the new parameters and state, as after one step,
+    and every step's loss and learning rate.
+    """
+    dropout = net.controls.dropout > 0
+    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
+            + backward(net, dropout) + update(net, every=True))
+    position = {name: exp.paren(exp.select(column(name, "p")).from_(
+        exp.Table(this=exp.to_identifier("chunk_position"), alias=exp.TableAlias(
+            this=exp.to_identifier("p"))))) for name in CHUNK_POSITION}
+
+    renamed = {**CHUNK_TABLES, **CHUNK_DATA}
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name in renamed and not node.args.get("db"):
+            return exp.Table(this=exp.to_identifier(renamed[node.name]),
+                             alias=node.args.get("alias"))
+        if isinstance(node, exp.Placeholder) and node.name in position:
+            return position[node.name].copy()
+        return node
+
+    ctes = [(name, query("chunk_batch_rows") if name == "batch_rows" else tree.transform(swap))
+            for name, tree in ctes]
+    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position"))]
+    head += [(name, query(name)) for name in CHUNK_TABLES.values()]
+    parts = [query("chunk_param", kind=string("param"), value=column("param", "u"))]
+    parts += [query("chunk_param", kind=string(kind), value=column(kind, "u"))
+              for kind in net.controls.state]
+    if net.controls.state:
+        parts.append(query("chunk_step_count"))
+    parts.append(query("chunk_log"))
+    body = with_ctes(_union(parts), head + ctes)
+    statement = query("chunk", start=exp.paren(query("chunk_start")))
+    recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
+    recursion.this.set("expression", exp.Subquery(this=body))
+    return statement
 
 
 def scores(net: Network, rows: str, inputs: str, targets: str) -> exp.Expression:
