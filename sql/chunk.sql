@@ -66,8 +66,7 @@ FROM (SELECT CAST(c.value AS INTEGER) AS iter FROM chunk_current AS c
 
 -- name: chunk_batch_rows
 -- The samples of the iteration's batch, with their count n.
-SELECT r.model, r.row, r.n FROM chunk_rows AS r
-WHERE r.batch = (SELECT p.batch FROM chunk_position AS p);
+SELECT r.model, r.row, r.n FROM chunk_rows AS r JOIN chunk_position AS p ON p.batch = r.batch;
 
 -- name: chunk_weights
 -- The iteration's weights, as the weights table holds them.

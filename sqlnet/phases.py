@@ -216,22 +216,16 @@ def chunk(net: Network) -> exp.Expression:
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
             + backward(net, dropout) + update(net, every=True))
-    position = {name: exp.paren(exp.select(column(name, "p")).from_(
-        exp.Table(this=exp.to_identifier("chunk_position"), alias=exp.TableAlias(
-            this=exp.to_identifier("p"))))) for name in CHUNK_POSITION}
-
     renamed = {**CHUNK_TABLES, **CHUNK_DATA}
 
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.name in renamed and not node.args.get("db"):
             return exp.Table(this=exp.to_identifier(renamed[node.name]),
                              alias=node.args.get("alias"))
-        if isinstance(node, exp.Placeholder) and node.name in position:
-            return position[node.name].copy()
         return node
 
-    ctes = [(name, query("chunk_batch_rows") if name == "batch_rows" else tree.transform(swap))
-            for name, tree in ctes]
+    ctes = [(name, query("chunk_batch_rows") if name == "batch_rows" else
+             _from_position(tree.transform(swap))) for name, tree in ctes]
     head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position"))]
     head += [(name, query(name)) for name in CHUNK_TABLES.values()]
     parts = [query("chunk_param", kind=string("param"), value=column("param", "u"))]
@@ -245,6 +239,23 @@ def chunk(net: Network) -> exp.Expression:
     recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
     recursion.this.set("expression", exp.Subquery(this=body))
     return statement
+
+
+def _from_position(tree: exp.Expression) -> exp.Expression:
+    """A step's $batch, $epoch and $e read from the chunk's iteration instead: the SELECT
+    that uses one is cross joined with chunk_position (one row) as chunk_p."""
+    joined = set()
+    for p in list(tree.find_all(exp.Placeholder)):
+        if p.name not in CHUNK_POSITION:
+            continue
+        select = p.find_ancestor(exp.Select)
+        if id(select) not in joined:
+            select.join(exp.Table(this=exp.to_identifier("chunk_position"),
+                                  alias=exp.TableAlias(this=exp.to_identifier("chunk_p"))),
+                        join_type="cross", copy=False)
+            joined.add(id(select))
+        p.replace(column(p.name, "chunk_p"))
+    return tree
 
 
 def scores(net: Network, rows: str, inputs: str, targets: str) -> exp.Expression:
