@@ -188,13 +188,22 @@ def step(net: Network, full: bool = True) -> exp.Expression:
     Its tape keeps every intermediate (full), or only the loss, the gradients and the update:
     a run's steps but its last take the lean tape, since only the last is kept (last_step).
     """
+    return steps(net, (full,))[0]
+
+
+def steps(net: Network, tapes: tuple[bool, ...] = (False, True)) -> list[exp.Expression]:
+    """The step statement with each of the tapes (full or not), composed once."""
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
             + backward(net, dropout) + update(net))
-    body = with_ctes(exp.select("*").from_(exp.paren(tape(net, full=full)).as_("t")), ctes)
-    create = query("step", tape=table("placeholder"))
-    create.set("expression", body)
-    return create
+    out = []
+    for i, full in enumerate(tapes):
+        mine = ctes if i == len(tapes) - 1 else [(name, tree.copy()) for name, tree in ctes]
+        body = with_ctes(exp.select("*").from_(exp.paren(tape(net, full=full)).as_("t")), mine)
+        create = query("step", tape=table("placeholder"))
+        create.set("expression", body)
+        out.append(create)
+    return out
 
 
 # The tables a step reads that a chunk's iteration reads from the recursion instead ...

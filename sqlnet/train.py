@@ -25,7 +25,7 @@ from .db import Database
 from .errors import SqlnetError
 from .phases import chunk as chunk_statement
 from .phases import scores
-from .phases import step as step_statement
+from .phases import steps as step_statements
 from .prepare import prepare
 from .progress import Progress
 from .queries import query, table
@@ -150,8 +150,8 @@ class Statements:
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
-        self.step = step_statement(net, full=False)  # the tape without z, a and delta
-        self.step_full = step_statement(net)         # the run's last step: last_step keeps it
+        # the tape without z, a and delta; and the run's last step's, which last_step keeps
+        self.step, self.step_full = step_statements(net)
         self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
@@ -287,7 +287,8 @@ class Chunks:
     def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan, reorder: bool,
                 snapshot: str | None) -> "Chunks | None":
         limit = CHUNK_STEPS or cls.steps(net, min(net.batch_size or plan.rows, plan.rows))
-        if limit < 2 or st.many or not chunk_applies(_engine(db)):
+        if (limit < 2 or st.many or plan.epoch > plan.last_epoch
+                or not chunk_applies(_engine(db))):
             return None
         span = not (reorder or st.validate or st.history or snapshot)
         return cls(limit, span, bool(st.validate), plan.last_epoch, chunk_statement(net),
