@@ -140,13 +140,16 @@ class Statements:
     executes; :meth:`for_run` adds what the run asked for (validation, history).
 
     log_step is also the step's divergence check (it writes the log rows only for a finite
-    step and returns them: INSERT ... RETURNING). With ``fold_check = False`` (for an engine
-    without RETURNING) the check is the separate statement step_check, as before.
+    step and returns them: INSERT ... RETURNING). With ``fold_check`` False (for an engine
+    without RETURNING: see :func:`returning_applies`) the check is the separate statement
+    step_check, as before.
     """
 
     fold_check = True
 
-    def __init__(self, net: M.Network, validate: bool = False):
+    def __init__(self, net: M.Network, validate: bool = False, fold_check: bool | None = None):
+        if fold_check is not None:
+            self.fold_check = fold_check
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
@@ -165,7 +168,8 @@ class Statements:
 
     @classmethod
     def for_run(cls, db: Database, net: M.Network, run: int) -> "Statements":
-        st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)))
+        st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)),
+                 fold_check=returning_applies(_engine(db)))
         st.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
         st.many = db.scalar(query("pass_models")) > 1
         return st
@@ -310,10 +314,19 @@ class Chunks:
         return max(n, 1)
 
 
+def returning_applies(engine: str) -> bool:
+    """Whether log_step may be the step's check (INSERT ... RETURNING): DuckDB, PostgreSQL."""
+    return engine in ("duckdb", "postgres")
+
+
 def _engine(db: Database) -> str:
+    """The engine's name (duckdb, postgres, spark), from the Database or its engine."""
+    kind = getattr(db, "kind", None) or getattr(getattr(db, "engine", None), "kind", None)
+    if isinstance(kind, str):
+        return kind
     import duckdb
-    return getattr(db, "engine", None) or (
-        "duckdb" if isinstance(db.con, duckdb.DuckDBPyConnection) else "unknown")
+    return "duckdb" if isinstance(getattr(db, "con", None), duckdb.DuckDBPyConnection) \
+        else "unknown"
 
 
 def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan, epoch: int,

@@ -153,6 +153,21 @@ def test_a_diverging_chunk_stops_at_the_step_that_diverged(monkeypatch, tmp_path
 def test_only_duckdb_takes_chunks():
     assert T.chunk_applies("duckdb")
     assert not T.chunk_applies("postgres") and not T.chunk_applies("spark")
+    assert T.returning_applies("duckdb") and not T.returning_applies("spark")
+
+
+def test_the_separate_check_still_refuses_a_diverging_step(monkeypatch, tmp_path):
+    """Statements(fold_check=False), an engine without RETURNING: step_check, then log_step."""
+    monkeypatch.setattr(T, "CHUNK_STEPS", 1)
+    monkeypatch.setattr(T, "returning_applies", lambda engine: False)
+    data = write_csv(tmp_path / "d.csv", ["x", "y"], [[i, 1e6 * i] for i in range(10)])
+    with Database(":memory:") as db:
+        with pytest.raises(Exception, match="diverged at epoch"):
+            train(db, Source(str(data)), ["y"], settings=Settings(
+                epochs=200, lr=1000, batch_size=0, activation="identity"))
+        last, rows = db.sql("SELECT MAX(step), COUNT(*) FROM training_log").fetchone()
+        assert last == rows and rows >= 1
+        assert all(np.isfinite(w).all() for w in sum(params_as_arrays(M.parameters(db)), []))
 
 
 def test_a_killed_run_of_spanning_chunks_resumes_to_the_same_bits(monkeypatch, tmp_path):
