@@ -167,7 +167,7 @@ class Statements:
         self.many = False       # more than one model in the pass
 
     @classmethod
-    def for_run(cls, db: Database, net: M.Network, run: int) -> "Statements":
+    def for_run(cls, db: Database, net: M.Network, run: int) -> Statements:
         st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)),
                  fold_check=returning_applies(_engine(db)))
         st.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
@@ -289,7 +289,7 @@ class Chunks:
 
     @classmethod
     def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan, reorder: bool,
-                snapshot: str | None) -> "Chunks | None":
+                snapshot: str | None) -> Chunks | None:
         limit = CHUNK_STEPS or cls.steps(net, min(net.batch_size or plan.rows, plan.rows))
         if (limit < 2 or st.many or plan.epoch > plan.last_epoch
                 or not chunk_applies(_engine(db))):
