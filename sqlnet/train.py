@@ -264,7 +264,12 @@ def chunk_applies(engine: str) -> bool:
 
 # The most steps one chunk statement takes: SQLNET_CHUNK_STEPS (1: one statement per step,
 # as on other engines), else a function of the model's shape (Chunks.limit).
-CHUNK_STEPS = int(os.environ.get("SQLNET_CHUNK_STEPS", "0") or 0)
+def _chunk_steps_asked() -> int:
+    import os  # (here: the module itself needs os only for this)
+    return int(os.environ.get("SQLNET_CHUNK_STEPS", "0") or 0)
+
+
+CHUNK_STEPS = _chunk_steps_asked()
 CHUNK_MAX = 1000          # steps
 CHUNK_WORK = 3e8          # multiply-adds of the dense products (a few seconds of DuckDB work)
 
