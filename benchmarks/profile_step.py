@@ -73,7 +73,7 @@ def statement_times(db, st, steps: int) -> dict:
         t0 = time.perf_counter()
         parts["begin"].append(timed(lambda: db.con.execute("BEGIN TRANSACTION"))[0])
         parts["step"].append(timed(lambda: db.run(st.step, batch=b))[0])
-        parts["step_check"].append(timed(lambda: db.rows(st.check))[0])
+        parts["step_check"].append(timed(lambda: db.rows(query("step_check")))[0])
         parts["sgd_weights"].append(timed(lambda: db.run(st.update[0]))[0])
         parts["sgd_biases"].append(timed(lambda: db.run(st.update[1]))[0])
         parts["log_step"].append(timed(lambda: db.run(st.log, batch=b, wall_ms=0.0, run=1,
@@ -341,7 +341,7 @@ def prototypes(name: str, db, net, st, steps: int) -> dict:
            "ctas_weights": []}
     for i in range(steps):
         db.con.execute("BEGIN TRANSACTION")
-        upd["check"].append(timed(lambda: db.rows(st.check))[0])
+        upd["check"].append(timed(lambda: db.rows(query("step_check")))[0])
         upd["sgd_weights"].append(timed(lambda: db.run(st.update[0]))[0])
         upd["sgd_biases"].append(timed(lambda: db.run(st.update[1]))[0])
         upd["log"].append(timed(lambda: db.run(st.log, batch=0, wall_ms=0.0, run=1, epoch=1,

@@ -257,19 +257,31 @@ def w_ooc(mode: str, budget_s: float) -> dict:
 # ---------------------------------------------------------------------------------------
 
 
+# The commit of the entries written before run.py recorded a commit per workload.
+OLDER = "9294b9d"
+
+
 def render(results: dict) -> str:
     L = ["# sqlnet benchmarks", "",
          "Written by `python benchmarks/run.py` (how to run it: see the end). Profiles and optimization prototypes: NOTES.md.",
          "Every ratio compares two measurements taken in the same run, seconds apart. The "
          "machine is shared (another engineer's tests ran at the same time), so single "
          "numbers carry noise of perhaps ±20%; the load average at each workload's start and "
-         "end is recorded in results.json.", ""]
+         "end is recorded in results.json (and shown in each workload's section). A load "
+         "average above the 2 cores means the other process took a core and more: then both "
+         "sides of a ratio ran slower, and ratios hold better than absolute times.", ""]
     m, v = results.get("machine", {}), results.get("versions", {})
     L += [f"**Machine**: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
           f"Linux {m.get('kernel')}.  ",
           f"**Versions**: Python {v.get('python')}, duckdb {v.get('duckdb')}, sqlglot "
           f"{v.get('sqlglot')}, numpy {v.get('numpy')}, torch {v.get('torch')}, "
           f"scikit-learn {v.get('sklearn')}; sqlnet's code at commit {v.get('sqlnet_commit')}.", ""]
+    older = {n: w.get("sqlnet_commit", OLDER) for n, w in results["workloads"].items()
+             if w.get("sqlnet_commit") != v.get("sqlnet_commit")}
+    if older:
+        L += ["Measured at an earlier commit of sqlnet (run.py --only replaces one workload and "
+              "keeps the others): " + "; ".join(f"{n} at {c.split()[0]}" for n, c in older.items())
+              + ".", ""]
     L += ["## Summary", "",
           "sqlnet runs on 1 DuckDB thread (its default); PyTorch is float64, best of 1 and 2 "
           "threads. s/epoch is the median of the runs.", "",
@@ -405,7 +417,8 @@ def main(argv=None) -> int:
         started = dt.datetime.now().isoformat(timespec="seconds")
         w = fns[name](mode)
         w.update(mode=mode, started_at=started, loadavg_before=before, loadavg_after=loadavg(),
-                 wall_s=time.perf_counter() - t0)
+                 wall_s=time.perf_counter() - t0,
+                 sqlnet_commit=results["versions"].get("sqlnet_commit"))
         results["workloads"][name] = w
         results["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
         json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")

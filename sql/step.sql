@@ -24,7 +24,8 @@ DELETE FROM last_step WHERE model IN (SELECT model FROM step_tape);
 
 -- name: step_check
 -- Divergence: how many of the step's loss, gradient and new parameter values are not
--- finite, and the loss.
+-- finite, and the loss. (log_step itself refuses a non-finite step; this says why, and is
+-- the separate check for an engine without INSERT ... RETURNING.)
 SELECT COUNT(*) FILTER (WHERE NOT isfinite(value)) AS bad,
        MAX(value) FILTER (WHERE kind = 'loss') AS loss
 FROM step_tape WHERE kind IN ('loss', 'gradient', 'param');

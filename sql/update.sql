@@ -186,13 +186,18 @@ INSERT INTO optimizer_state VALUES ($model, 'step', 0, 0, 0, 0.0);
 
 -- name: log_step
 -- One training_log row per model and step: the batch's loss before the update, and the
--- learning rate the step used.
+-- learning rate the step used. It is also the step's divergence check: the rows are written
+-- only when every loss, gradient and new parameter value of the step is finite, and the
+-- driver refuses the step (rolls it back) when none come back.
 INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at)
 SELECT g.model, $run, $epoch, $step,
        (SELECT COUNT(*) FROM epoch_rows AS e WHERE e.model = g.model AND e.batch = $batch),
        g.value, l.value, $wall_ms, CURRENT_TIMESTAMP
 FROM step_tape AS g JOIN step_tape AS l ON l.model = g.model AND l.kind = 'lr'
-WHERE g.kind = 'loss';
+WHERE g.kind = 'loss'
+  AND NOT EXISTS (SELECT 1 FROM step_tape AS t
+                  WHERE t.kind IN ('loss', 'gradient', 'param') AND NOT isfinite(t.value))
+RETURNING model;
 
 -- name: keep_last_step
 -- Keep the last step's intermediates where a later connection can query them.

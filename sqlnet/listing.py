@@ -19,10 +19,14 @@ DIALECTS = ("duckdb", "postgres", "spark")
 ROLES = {"epoch": "once per epoch: the samples' order and batches",
          "batches": "once per epoch: the loop's bound",
          "step": "every step: forward, error, backward and update phases as one statement "
-                 "(the tape)",
+                 "(the tape: the loss, the gradients and the update)",
+         "step_full": "instead of step, for the run's last step (and with validation, every "
+                      "epoch's last): the same step, its tape holding every intermediate too, "
+                      "for last_step",
          "check": "every step: refuse a non-finite loss, gradient or new weight",
          "update": "every step: the new weights, biases and optimizer state copied in",
-         "log": "every step: the training_log row"}
+         "log": "every step: the training_log row, written only when the step's loss, "
+                "gradients and new weights are all finite (else the step is refused)"}
 
 
 @dataclass

@@ -34,8 +34,13 @@ def forward(net: Network, rows: str, inputs: str, dropout: bool = False) -> list
     ctes = [("batch_rows", query("rows", rows=table(rows))),
             ("a0", query("inputs", inputs=table(inputs), rows=table("batch_rows")))]
     for layer, act in enumerate(net.activations, start=1):
-        ctes.append((f"z{layer}", query("linear", acts=table(acts(layer - 1, dropout)),
-                                        layer=number(layer))))
+        # layer 1 reads the sparse inputs (a sample may have none stored); the others a
+        # hidden layer's output, which holds every unit of every sample
+        ctes.append((f"z{layer}", query("linear" if layer == 1 else "linear_dense",
+                                        acts=table(acts(layer - 1, dropout)),
+                                        rows=table("batch_rows"), layer=number(layer))))
+        if act == "softmax" and layer == net.depth:
+            ctes.append((f"terms{layer}", query("softmax_terms", z=table(f"z{layer}"))))
         ctes.append((f"a{layer}", _activate(net, layer, act)))
         if dropout and layer < net.depth:
             ctes.append((f"d{layer}", _dropout(layer)))
@@ -58,7 +63,7 @@ def _activate(net: Network, layer: int, act: str) -> exp.Expression:
     if layer < net.depth:
         return query("activate", f=activation(act)[0], z=z, rows=table("batch_rows"))
     if act == "softmax":
-        return query("softmax_output", z=z)
+        return query("softmax_output", z=z, terms=table(f"terms{layer}"))
     return query("output", f=activation(act)[0], z=z)
 
 
@@ -70,7 +75,7 @@ def error(net: Network, targets: str) -> list[CTE]:
     name = net.loss
     ctes = [("y", query("targets", targets=table(targets)))]
     if net.loss == "cross_entropy":
-        ctes.append(("nll", query("nll", z=io["z"], y=io["y"])))
+        ctes.append(("nll", query("nll", z=io["z"], y=io["y"], terms=table(f"terms{L}"))))
     if net.loss == "cross_entropy" and net.controls.class_weight:
         name = "cross_entropy_weighted"
         ctes.append(("row_weights", query("row_weights", y=table("y"))))
@@ -94,11 +99,11 @@ def backward(net: Network, dropout: bool = False) -> list[CTE]:
     return ctes
 
 
-def update(net: Network) -> list[CTE]:
+def update(net: Network, every: bool = False) -> list[CTE]:
     """The update phase: each parameter's new value (`new`) and optimizer state.
 
-    Plain SGD without a penalty only touches the parameters that have a gradient; every other
-    setting moves all of them.
+    Plain SGD without a penalty only touches the parameters that have a gradient (unless
+    every: then the others come out unchanged); every other setting moves all of them.
     """
     c = net.controls
     grads = [query("layer_gradients", source=table(f"grad{layer}"), layer=number(layer))
@@ -106,7 +111,7 @@ def update(net: Network) -> list[CTE]:
     ctes = [("grads", _union(grads)), ("lr", query("learning_rate")),
             ("params", query("parameters", rows=table("batch_rows")))]
     dense = c.optimizer != "sgd" or c.weight_decay > 0 or c.l1 > 0
-    ctes.append(("g0", _fill("all_gradients" if dense else "touched_gradients",
+    ctes.append(("g0", _fill("all_gradients" if dense or every else "touched_gradients",
                              {"grads": table("grads"), "params": table("params")})))
     g = "g0"
     if c.clip_norm is not None:
@@ -151,12 +156,14 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
     return body
 
 
-def tape(net: Network, with_update: bool = True) -> exp.Query:
+def tape(net: Network, with_update: bool = True, full: bool = True) -> exp.Query:
     """The union of every intermediate, labelled by kind and layer (and of the update phase's
-    new values, state and scalars, unless with_update is False)."""
+    new values, state and scalars, unless with_update is False). Unless full, of the
+    intermediates only the loss and the gradients: what the update and the check read."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
+    kinds = (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad"))
     for layer in range(1, net.depth + 1):
-        for kind, name in (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad")):
+        for kind, name in kinds if full else kinds[3:]:
             parts.append(query("tape_rows", source=table(f"{name}{layer}"),
                                kind=string(kind), layer=number(layer)))
     if not with_update:
@@ -175,15 +182,89 @@ def tape(net: Network, with_update: bool = True) -> exp.Query:
     return _union(parts)
 
 
-def step(net: Network) -> exp.Expression:
-    """One training step's forward, error, backward and update phases as one statement."""
+def step(net: Network, full: bool = True) -> exp.Expression:
+    """One training step's forward, error, backward and update phases as one statement.
+
+    Its tape keeps every intermediate (full), or only the loss, the gradients and the update:
+    a run's steps but its last take the lean tape, since only the last is kept (last_step).
+    """
+    return steps(net, (full,))[0]
+
+
+def steps(net: Network, tapes: tuple[bool, ...] = (False, True)) -> list[exp.Expression]:
+    """The step statement with each of the tapes (full or not), composed once."""
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
             + backward(net, dropout) + update(net))
-    body = with_ctes(exp.select("*").from_(exp.paren(tape(net)).as_("t")), ctes)
-    create = query("step", tape=table("placeholder"))
-    create.set("expression", body)
-    return create
+    out = []
+    for i, full in enumerate(tapes):
+        mine = ctes if i == len(tapes) - 1 else [(name, tree.copy()) for name, tree in ctes]
+        body = with_ctes(exp.select("*").from_(exp.paren(tape(net, full=full)).as_("t")), mine)
+        create = query("step", tape=table("placeholder"))
+        create.set("expression", body)
+        out.append(create)
+    return out
+
+
+# The tables a step reads that a chunk's iteration reads from the recursion instead ...
+CHUNK_TABLES = {"weights": "chunk_weights", "biases": "chunk_biases",
+                "optimizer_state": "chunk_state"}
+# ... and from the chunk's copy of its batches.
+CHUNK_DATA = {"epoch_rows": "chunk_rows", "epoch_inputs": "chunk_inputs",
+              "epoch_targets": "chunk_targets"}
+# The bound parameters of a step that a chunk's iteration takes from chunk_position.
+CHUNK_POSITION = ("batch", "epoch", "e")
+
+
+def chunk(net: Network) -> exp.Expression:
+    """$k optimizer steps as ONE statement, for DuckDB (sql/chunk.sql): a recursive CTE
+    whose iteration is a step's forward, error, backward and update CTEs over the iteration's
+    parameters. Its result, step_tape, holds the new parameters and state, as after one step,
+    and every step's loss and learning rate.
+    """
+    dropout = net.controls.dropout > 0
+    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
+            + backward(net, dropout) + update(net, every=True))
+    renamed = {**CHUNK_TABLES, **CHUNK_DATA}
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name in renamed and not node.args.get("db"):
+            return exp.Table(this=exp.to_identifier(renamed[node.name]),
+                             alias=node.args.get("alias"))
+        return node
+
+    ctes = [(name, query("chunk_batch_rows") if name == "batch_rows" else
+             _from_position(tree.transform(swap))) for name, tree in ctes]
+    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position"))]
+    head += [(name, query(name)) for name in CHUNK_TABLES.values()]
+    parts = [query("chunk_param", kind=string("param"), value=column("param", "u"))]
+    parts += [query("chunk_param", kind=string(kind), value=column(kind, "u"))
+              for kind in net.controls.state]
+    if net.controls.state:
+        parts.append(query("chunk_step_count"))
+    parts.append(query("chunk_log"))
+    body = with_ctes(_union(parts), head + ctes)
+    statement = query("chunk", start=exp.paren(query("chunk_start")))
+    recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
+    recursion.this.set("expression", exp.Subquery(this=body))
+    return statement
+
+
+def _from_position(tree: exp.Expression) -> exp.Expression:
+    """A step's $batch, $epoch and $e read from the chunk's iteration instead: the SELECT
+    that uses one is cross joined with chunk_position (one row) as chunk_p."""
+    joined = set()
+    for p in list(tree.find_all(exp.Placeholder)):
+        if p.name not in CHUNK_POSITION:
+            continue
+        select = p.find_ancestor(exp.Select)
+        if id(select) not in joined:
+            select.join(exp.Table(this=exp.to_identifier("chunk_position"),
+                                  alias=exp.TableAlias(this=exp.to_identifier("chunk_p"))),
+                        join_type="cross", copy=False)
+            joined.add(id(select))
+        p.replace(column(p.name, "chunk_p"))
+    return tree
 
 
 def scores(net: Network, rows: str, inputs: str, targets: str) -> exp.Expression:

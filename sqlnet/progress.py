@@ -37,17 +37,22 @@ class Progress:
             self.bar = tqdm(total=total, file=self.out, unit="step", dynamic_ncols=True,
                             desc=f"epoch {epoch}/{self.last}")
 
-    def stepped(self) -> None:
+    def stepped(self, n: int = 1) -> None:
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(n)
 
-    def epoch_done(self, epoch: int, loss: float | None, samples: int, force: bool = False) -> None:
+    def epoch_done(self, epoch: int, loss, samples: int, force: bool = False) -> None:
+        """loss: a number, None, or a function that gives it (called only when shown)."""
         if self.quiet:
             return
         now = time.perf_counter()
+        if not (force or now - self.shown > (0.2 if self.bar is not None else 1.0)):
+            return
+        loss = loss() if callable(loss) else loss
         rate = samples / max(now - self.start, 1e-9)
         text = "n/a" if loss is None else f"{loss:.6g}"
         if self.bar is not None:
+            self.shown = now
             self.bar.set_description(f"epoch {epoch}/{self.last}")
             self.bar.set_postfix_str(f"loss {text}, {rate:,.0f} samples/s")
         elif now - self.shown > 1.0 or force:

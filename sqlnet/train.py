@@ -22,8 +22,9 @@ from . import model as M
 from .data import Source
 from .db import Database
 from .errors import SqlnetError
+from .phases import chunk as chunk_statement
 from .phases import scores
-from .phases import step as step_statement
+from .phases import steps as step_statements
 from .prepare import prepare
 from .progress import Progress
 from .queries import query
@@ -131,25 +132,39 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
 
 class Statements:
     """A run's statements, composed and parsed once. ``Statements(net)`` is what a plain run
-    executes; :meth:`for_run` adds what the run asked for (validation, history)."""
+    executes; :meth:`for_run` adds what the run asked for (validation, history).
 
-    def __init__(self, net: M.Network, validate: bool = False):
+    log_step is also the step's divergence check (it writes the log rows only for a finite
+    step and returns them: INSERT ... RETURNING). With ``fold_check`` False (for an engine
+    without RETURNING: see :func:`returning_applies`) the check is the separate statement
+    step_check, as before.
+    """
+
+    fold_check = True
+
+    def __init__(self, net: M.Network, validate: bool = False, fold_check: bool | None = None):
+        if fold_check is not None:
+            self.fold_check = fold_check
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
-        self.step = step_statement(net)
-        self.check = query("step_check")
+        # the tape without z, a and delta; and the run's last step's, which last_step keeps
+        self.step, self.step_full = step_statements(net)
+        self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
             self.update.append(query("apply_state"))
         self.log = query("log_step")
+        if not self.fold_check:
+            self.log.set("returning", None)
         self.validate = validation_statement(net) if validate else None
         self.history = False    # keep every epoch's weights
         self.many = False       # more than one model in the pass
 
     @classmethod
-    def for_run(cls, db: Database, net: M.Network, run: int) -> "Statements":
-        st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)))
+    def for_run(cls, db: Database, net: M.Network, run: int) -> Statements:
+        st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)),
+                 fold_check=returning_applies(_engine(db)))
         st.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
         st.many = db.scalar(query("pass_models")) > 1
         return st
@@ -174,24 +189,39 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
     step, start, stopped = plan.step, time.perf_counter(), None
     reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
     progress = Progress(out, quiet, plan.epoch, plan.last_epoch)
+    ch = Chunks.for_run(db, st, net, plan, reorder, snapshot)
     with _sigint() as stop, contextlib.closing(progress):
-        for epoch in range(plan.epoch, plan.last_epoch + 1):
+        epoch, first_batch = plan.epoch, plan.batch
+        while epoch <= plan.last_epoch:
             if reorder or epoch == plan.epoch or stopped:
                 for tree in st.epoch:
                     db.run(tree, epoch=epoch, run=plan.run)
                 batches = db.scalar(st.batches)
                 stopped = None
-            progress.epoch_started(epoch, batches, plan.batch if epoch == plan.epoch else 0)
-            for batch in range(plan.batch if epoch == plan.epoch else 0, batches):
+            progress.epoch_started(epoch, batches, first_batch)
+            batch, first_batch = first_batch, 0
+            while batch < batches:
                 if stop():
                     raise Interrupted(f"interrupted before epoch {epoch}, batch {batch + 1} "
                                       f"(run {plan.run}, {step} steps done)")
-                step += 1
-                stopped = _step(db, st, net, plan, batch, epoch, step, last=batch == batches - 1)
-                progress.stepped()
+                n = ch.length(step, epoch, batch, batches) if ch else 1
+                if n > 1:
+                    stopped = _chunk(db, st, ch, net, plan, epoch, batch, batches, step, n)
+                else:
+                    last = batch == batches - 1
+                    full = last and (epoch == plan.last_epoch or bool(st.validate))
+                    stopped = _step(db, st, net, plan, batch, epoch, step + 1, last=last,
+                                    full=full)
+                step += n
+                batch += n
+                progress.stepped(n)
+                while batch > batches:  # a chunk went on into the next epochs (same batches)
+                    progress.epoch_done(epoch, _epoch_loss(db, epoch),
+                                        (epoch - plan.epoch + 1) * plan.rows)
+                    epoch, batch = epoch + 1, batch - batches
             if snapshot:
                 save_snapshot(db, snapshot)
-            progress.epoch_done(epoch, None if quiet else db.scalar(query("epoch_loss"), epoch=epoch),
+            progress.epoch_done(epoch, _epoch_loss(db, epoch),
                                 (epoch - plan.epoch + 1) * plan.rows,
                                 force=epoch == plan.last_epoch or bool(stopped))
             if stopped == "some_stopped" and not quiet:
@@ -204,6 +234,7 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                     print(f"early stopping after epoch {epoch}: no better validation loss "
                           f"since epoch {best}, whose weights the model keeps", file=out)
                 break
+            epoch += 1
     stopped = stopped if stopped == "early_stopping" else None
     if not stopped:
         with db.transaction():
@@ -212,6 +243,123 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
     loss = db.scalar(query("epoch_loss"), model=net.model, epoch=last)
     return Report(plan.run, last - plan.epoch + 1, step, plan.rows,
                   time.perf_counter() - start, loss, stopped or "completed")
+
+
+def _epoch_loss(db: Database, epoch: int):
+    """The epoch's mean loss, for a progress line: asked only when the line is shown."""
+    return lambda: db.scalar(query("epoch_loss"), epoch=epoch)
+
+
+def chunk_applies(engine: str) -> bool:
+    """Whether training may take many steps per statement on this engine (sqlnet.phases.chunk:
+    a recursive CTE with DuckDB's USING KEY). Where it does not, every step is its own
+    statements (the portable path), as they are for runs of many models on any engine."""
+    return engine == "duckdb"
+
+
+# The most steps one chunk statement takes: SQLNET_CHUNK_STEPS (1: one statement per step,
+# as on other engines), else a function of the model's shape (Chunks.limit).
+def _chunk_steps_asked() -> int:
+    import os  # (here: the module itself needs os only for this)
+    return int(os.environ.get("SQLNET_CHUNK_STEPS", "0") or 0)
+
+
+CHUNK_STEPS = _chunk_steps_asked()
+CHUNK_MAX = 1000          # steps
+CHUNK_WORK = 3e8          # multiply-adds of the dense products (a few seconds of DuckDB work)
+
+
+@dataclass
+class Chunks:
+    """How a run cuts its steps into chunks of many steps per statement (DuckDB only).
+
+    The cuts are a function of the step's position alone (chunks end at multiples of
+    ``limit`` steps, at an epoch's end when the next epoch needs the loop, and before the
+    run's last step, which takes the full tape): a run resumed after a kill, which starts
+    where a committed chunk ended, cuts the same chunks as an uninterrupted run, and so
+    gets the same bits.
+    """
+
+    limit: int          # the most steps per chunk
+    span: bool          # may a chunk go on into the next epoch (the same batches)?
+    validate: bool      # the epoch's last step is taken alone (its tape is kept when
+    last_epoch: int     # early stopping ends the run there)
+    statement: exp.Expression
+    log: exp.Expression
+
+    @classmethod
+    def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan, reorder: bool,
+                snapshot: str | None) -> Chunks | None:
+        limit = CHUNK_STEPS or cls.steps(net, min(net.batch_size or plan.rows, plan.rows))
+        if (limit < 2 or st.many or plan.epoch > plan.last_epoch
+                or not chunk_applies(_engine(db))):
+            return None
+        span = not (reorder or st.validate or st.history or snapshot)
+        return cls(limit, span, bool(st.validate), plan.last_epoch, chunk_statement(net),
+                   query("log_chunk"))
+
+    @staticmethod
+    def steps(net: M.Network, rows: int) -> int:
+        """The model's chunk length: bounded by the work of its dense products, so that a
+        chunk of a large model (and a Ctrl-C's wait for its end) stays a few seconds."""
+        work = rows * sum(a * b for a, b in zip(net.widths, net.widths[1:]))
+        return int(max(1, min(CHUNK_MAX, CHUNK_WORK // max(work, 1))))
+
+    def length(self, done: int, epoch: int, batch: int, batches: int) -> int:
+        """How many steps the chunk from this position takes (1: a step of its own)."""
+        left = (self.last_epoch - epoch) * batches + batches - batch  # steps left in the run
+        n = min(self.limit - done % self.limit, left - 1)
+        if not self.span:
+            n = min(n, batches - batch - (1 if self.validate else 0))
+        return max(n, 1)
+
+
+def returning_applies(engine: str) -> bool:
+    """Whether log_step may be the step's check (INSERT ... RETURNING): DuckDB, PostgreSQL."""
+    return engine in ("duckdb", "postgres")
+
+
+def _engine(db: Database) -> str:
+    """The engine's name (duckdb, postgres, spark), from the Database or its engine."""
+    kind = getattr(db, "kind", None) or getattr(getattr(db, "engine", None), "kind", None)
+    if isinstance(kind, str):
+        return kind
+    import duckdb
+    return "duckdb" if isinstance(getattr(db, "con", None), duckdb.DuckDBPyConnection) \
+        else "unknown"
+
+
+def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan, epoch: int,
+           batch: int, batches: int, done: int, n: int) -> str | None:
+    """n optimizer steps in one statement (ch.statement), then the new values copied in and
+    the steps logged, in one transaction; after an epoch's last step, the epoch's end.
+
+    When a step of the chunk is not finite, the chunk is rolled back and its steps are taken
+    one by one, so that training stops at that very step, keeping the steps before it.
+    """
+    t0 = time.perf_counter()
+    lo, hi = (batch, batch + n - 1) if batch + n <= batches else (0, batches - 1)
+    try:
+        with db.transaction():
+            db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
+                   first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
+                   lo=lo, hi=hi)
+            for tree in st.update:
+                db.run(tree)
+            if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):
+                raise _Diverged
+            return _epoch_end(db, st, net, plan, epoch, done + n) if batch + n == batches else None
+    except _Diverged:
+        pass
+    stopped = None
+    for i in range(n):
+        e, b = epoch + (batch + i) // batches, (batch + i) % batches
+        stopped = _step(db, st, net, plan, b, e, done + i + 1, last=b == batches - 1, full=False)
+    return stopped
+
+
+class _Diverged(Exception):
+    """A chunk had a non-finite step."""
 
 
 def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
@@ -262,28 +410,38 @@ def _sigint():
 
 
 def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, epoch: int,
-          step: int, last: bool) -> str | None:
+          step: int, last: bool, full: bool = True) -> str | None:
     """One optimizer step: forward, error, backward and update in one statement, then the
     new values copied in and the step logged; after an epoch's last step, the epoch's end.
-    All in one transaction. Returns how the run stopped, if it did.
+    All in one transaction. Returns how the run stopped, if it did. With full, the step's
+    tape keeps every intermediate, for last_step: the run's last step takes it (and, with
+    validation, every epoch's last, where early stopping may end the run).
 
     A step whose loss, gradients or new weights are not finite is rolled back: the database
     keeps the last finite weights.
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step, batch=batch, step=step, epoch=epoch, e=epoch - plan.first,
+        db.run(st.step_full if full else st.step, batch=batch, step=step, epoch=epoch,
+               e=epoch - plan.first,
                epochs=plan.last_epoch - plan.first + 1)
-        bad, loss = db.rows(st.check)[0]
-        if bad:
-            raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
-                              f"{loss} or a gradient or weight is not finite; the database keeps "
-                              "the weights of the step before; try a smaller --lr")
+        if st.check is not None and db.rows(st.check)[0][0]:
+            _diverged(db, epoch, step)
         for tree in st.update:
             db.run(tree)
-        db.run(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000, run=plan.run,
-               epoch=epoch, step=step)
+        logged = db.rows(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000,
+                         run=plan.run, epoch=epoch, step=step)
+        if st.check is None and not logged:  # log_step writes nothing for a non-finite step
+            _diverged(db, epoch, step)
         return _epoch_end(db, st, net, plan, epoch, step) if last else None
+
+
+def _diverged(db: Database, epoch: int, step: int) -> None:
+    """Refuse the step (its transaction is rolled back), saying why."""
+    loss = db.rows(query("step_check"))[0][1]
+    raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
+                      f"{loss} or a gradient or weight is not finite; the database keeps "
+                      "the weights of the step before; try a smaller --lr")
 
 
 def save_snapshot(db: Database, path: str) -> None:

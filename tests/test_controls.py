@@ -130,8 +130,11 @@ def test_dropout_zero_equals_no_dropout_and_masks_follow_the_seed(tmp_path, monk
                 d.sql("UPDATE models SET seed = ?", [seed])
             with monkeypatch.context() as m:
                 if force_dropout_sql:  # the dropout SQL runs, with the model's p = 0
-                    m.setattr(T, "step_statement", lambda net: phases.step(dataclasses.replace(
-                        net, controls=dataclasses.replace(net.controls, dropout=0.5))))
+                    def forced(net):
+                        return dataclasses.replace(
+                            net, controls=dataclasses.replace(net.controls, dropout=0.5))
+                    m.setattr(T, "step_statements", lambda net: phases.steps(forced(net)))
+                    m.setattr(T, "chunk_statement", lambda net: phases.chunk(forced(net)))
                 train(d, Source(str(path)), tnames, settings=Settings(epochs=2, shuffle=False))
             return params_as_arrays(M.parameters(d))
 

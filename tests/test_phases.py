@@ -40,7 +40,8 @@ def printed(capsys, *argv):
 def test_printed_statements_take_the_reference_step(fresh, capsys):
     stmts, _ = printed(capsys, fresh)
     assert [name for name, _ in stmts] == ["epoch_rows", "epoch_inputs", "epoch_targets", "batch_count",
-                                           "step", "step_check", "apply_weights", "apply_biases", "log_step"]
+                                           "step", "step_full", "apply_weights", "apply_biases",
+                                           "log_step"]
     with Database(fresh) as db:
         W0, b0 = params_as_arrays(M.parameters(db))
         values = {"epoch": 1, "batch": 0, "run": 1, "step": 1, "wall_ms": 0.0, "e": 0, "epochs": 1}
