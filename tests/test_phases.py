@@ -70,10 +70,11 @@ def test_printed_text_is_what_the_loop_renders(fresh, capsys):
 @pytest.mark.parametrize("dialect", ["postgres", "spark"])
 def test_other_dialects_are_transpiled_and_say_so(fresh, capsys, dialect):
     stmts, text = printed(capsys, fresh, "--dialect", dialect)
-    assert f"sqlnet does not run on {dialect} yet" in text
+    assert f"As sqlnet runs them on {dialect}" in text
     assert len(stmts) == 9
     for _, sql in stmts:
-        sqlglot.parse_one(sql, read=dialect)                   # valid in that dialect's grammar
+        for one in sql.split(";\n"):                           # PostgreSQL replaces a table in 5
+            sqlglot.parse_one(one, read=dialect)               # valid in that dialect's grammar
     duck, _ = printed(capsys, fresh)
     assert [s for _, s in stmts] != [s for _, s in duck]
 
