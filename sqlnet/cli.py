@@ -177,6 +177,9 @@ def _source_options(c: argparse.ArgumentParser, required: bool = True) -> None:
     g = c.add_mutually_exclusive_group(required=required)
     g.add_argument("--data", help="a CSV file, or Parquet (.parquet)")
     g.add_argument("--table", help="a table in the database")
+    c.add_argument("--long", action="store_true",
+                   help="the data is long: columns row, col and value, a cell per line, absent "
+                        "cells zero (sparse data); col names a feature or a target")
 
 
 def _model_options(c: argparse.ArgumentParser, for_train: bool = False) -> None:
@@ -260,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sqlnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `sqlnet predict ... | head`: the reader stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if created:
             _remove(created)
@@ -376,14 +382,14 @@ def _validation(args):
     if args.validation_data and args.validation_split is not None:
         raise SqlnetError("give --validation-data or --validation-split, not both")
     if args.validation_data:
-        return Validation(source=Source(path=args.validation_data))
+        return Validation(source=Source(path=args.validation_data, long=args.long))
     if args.validation_split is not None:
         return Validation(split=args.validation_split)
     return None
 
 
 def _source(args) -> Source:
-    return Source(path=args.data, table=args.table)
+    return Source(path=args.data, table=args.table, long=args.long)
 
 
 def cmd_sweep(args) -> int:

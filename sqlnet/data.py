@@ -17,16 +17,19 @@ from .engines import errors as engine_errors
 from .errors import SqlnetError
 from .queries import DIALECT, column, query, table
 
-NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-           "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN")
+INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+           "UINTEGER", "UBIGINT")
+NUMERIC = (*INTEGER, "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN")
 
 
 @dataclass
 class Source:
-    """Where data comes from: a file (CSV, or Parquet by its ending) or a table."""
+    """Where data comes from: a file (CSV, or Parquet by its ending) or a table; wide (a
+    column per feature) or long (a (row, col, value) cell per line: see sqlnet.cells)."""
 
     path: str | None = None
     table: str | None = None
+    long: bool = False
 
     def __str__(self) -> str:
         return self.path or f"table {self.table}"
@@ -98,6 +101,9 @@ def load(db: Database, source: Source, features: list[str], targets: list[str] |
     task is the model's: classification targets are labels, made one-hot through the
     `classes` table (which learn_classes lets a first training run fill in).
     """
+    if source.long:
+        from .cells import load as load_cells   # cells builds on this module's stage
+        return load_cells(db, source, features, targets, model, task, learn_classes)
     types = stage(db, source)
     _check_columns(source, types, features, "feature")
     for name in features:

@@ -18,6 +18,7 @@ from .queries import column, query
 
 def group_values(db: Database, name: str, source) -> list[str]:
     """The sorted distinct values of the staged group column; refuses empty cells."""
+    wide(source)
     group = column(name, "s")
     n, first = db.rows(query("null_groups", group=group))[0]
     if n:
@@ -44,6 +45,7 @@ def stored_groups(db: Database) -> tuple[str | None, list[int]]:
 def route_rows(db: Database, name: str, source, local: bool, targets: bool = True) -> None:
     """Send each loaded row to its group's model: numbered within its group (training) or
     kept in file order (prediction)."""
+    wide(source)
     group = column(name, "s")
     unknown = [r[0] for r in db.rows(query("unknown_groups", group=group))]
     if unknown:
@@ -51,6 +53,12 @@ def route_rows(db: Database, name: str, source, local: bool, targets: bool = Tru
                           f"{', '.join(map(repr, unknown))}")
     db.run(query("row_models", group=group))
     _fan_out(db, local, targets)
+
+
+def wide(source) -> None:
+    if source.long:
+        raise SqlnetError(f"{source} is long data, which has no group column: models by group "
+                          "read wide data")
 
 
 def replicate(db: Database, models: list[int]) -> None:

@@ -62,7 +62,7 @@ def evaluate(db: Database, source: Source, targets: list[str]) -> dict[str, floa
     net, _ = _prepare(db, source, with_targets=True, targets=targets)
     per_model = db.rows(scores(net, "loaded_rows", "loaded_inputs", "loaded_targets"), batch=0)
     n = sum(r[5] for r in per_model)
-    out = {"rows": db.scalar(query("row_count")),
+    out = {"rows": db.scalar(query("row_count_loaded")),
            "loss": sum(r[1] * r[5] for r in per_model) / n}
     names = ["mse", "mae"] if net.task == "regression" else ["accuracy"]
     for name in names:

@@ -9,7 +9,7 @@ import dataclasses
 
 from sqlglot import exp
 
-from . import many
+from . import cells, many
 from . import model as M
 from .data import Loaded, Source, load, stage
 from .db import Database
@@ -164,7 +164,7 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
         raise SqlnetError(f"the model's features are {','.join(stored_f)}; "
                           f"--features asks for {','.join(features)}")
     if not stored_f:  # made by `sqlnet init`: the data names the features now
-        types = stage(db, source)
+        types = columns(db, source)
         _store_names(db, net.model, _features(types, targets, features), targets)
     net = M.replace(net, **{k: getattr(s, k) for k in ("lr", "batch_size", "seed", "shuffle")
                             if getattr(s, k) is not None},
@@ -179,13 +179,15 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
 
 
 def new_model(db, source, targets, features, s: Settings, model: int = 0) -> M.Network:
-    types = stage(db, source)
+    if s.group_by is not None:
+        many.wide(source)
+    types = columns(db, source)
     if s.group_by is not None and s.group_by not in types:
         raise SqlnetError(f"{source} has no group column {s.group_by!r}")
     feats = _features(types, targets + ([s.group_by] if s.group_by else []), features)
     for t in targets:
         if t not in types:
-            raise SqlnetError(f"{source} has no target column {t!r}")
+            raise SqlnetError(f"{source} has no {'cells of target' if source.long else 'target column'} {t!r}")
     loss = s.loss or ("cross_entropy" if len(targets) == 1 and
                       not types[targets[0]].startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT",
                                                         "FLOAT", "DOUBLE", "DECIMAL"))
@@ -193,7 +195,8 @@ def new_model(db, source, targets, features, s: Settings, model: int = 0) -> M.N
     if loss == "cross_entropy":
         if len(targets) != 1:
             raise SqlnetError("cross_entropy takes one target column, the class labels")
-        outputs = db.scalar(query("class_count", label=column(targets[0], "s")))
+        outputs = cells.class_count(db, targets[0]) if source.long else \
+            db.scalar(query("class_count", label=column(targets[0], "s")))
     else:
         outputs = len(targets)
     net = M.Network(widths=[len(feats), *s.hidden, outputs], activation=s.activation,
@@ -206,6 +209,11 @@ def new_model(db, source, targets, features, s: Settings, model: int = 0) -> M.N
     M.create(db, net)
     _store_names(db, net.model, feats, targets)
     return net
+
+
+def columns(db: Database, source: Source) -> dict[str, str]:
+    """Stage the source; its columns (a long source's column names) and their types."""
+    return cells.columns(db, source) if source.long else stage(db, source)
 
 
 def controls(old: M.Controls | None, given: dict) -> M.Controls:

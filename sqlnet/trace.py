@@ -45,7 +45,8 @@ class Trace:
 
 
 def trace(db: Database, source: Source, row: int, model: int = 0) -> Trace:
-    """Run the phases on data row ``row`` (0-based, in file order) of source, alone."""
+    """Run the phases on data row ``row`` (0-based, in file order; long data: the row
+    number its cells give) of source, alone."""
     net = M.load(db, model)
     features, targets = M.feature_names(db, model), M.target_names(db, model)
     if not features:
@@ -55,7 +56,9 @@ def trace(db: Database, source: Source, row: int, model: int = 0) -> Trace:
     if group is not None:    # the row goes to its group's model
         many.route_rows(db, group, source, local=False)
     standardize(db, net)     # with --standardize, the inputs as training saw them
-    if not 0 <= row < loaded.rows:
+    if source.long and not db.scalar(query("cells_has_row"), row=row):
+        raise SqlnetError(f"--row {row} is not a row number of {source}")
+    if not source.long and not 0 <= row < loaded.rows:
         raise SqlnetError(f"--row must be between 0 and {loaded.rows - 1} "
                           f"({source} has {loaded.rows} data rows), got {row}")
     for name in ("trace_rows", "trace_inputs", "trace_targets"):
