@@ -11,10 +11,12 @@ import pytest
 
 import test_reference
 import test_seeds
+from conftest import params_as_arrays
 from sqlnet import model as M
 from sqlnet.cli import main
 from sqlnet.data import Source
 from sqlnet.db import Database
+from sqlnet.predict import evaluate, predict
 from sqlnet.train import Settings, train
 
 SEEDS = ["tinyml_003", "sql_000", "sigmoid_001", "julia_002"]
@@ -196,3 +198,25 @@ def test_killed_run_resumes(tmp_path, engine_target):
         for (W0, b0), (W1, b1) in zip(M.parameters(got), M.parameters(want)):
             np.testing.assert_allclose(np.array(W0), np.array(W1), rtol=1e-12)
             np.testing.assert_allclose(np.array(b0), np.array(b1), rtol=1e-12)
+
+
+def test_long_data(tmp_path, engine_target):
+    """Long (row, col, value) cells train, evaluate and predict on the engine as on DuckDB."""
+    from test_long import sparse_data, write_cells
+    rows, X, Y, cells = sparse_data(np.random.default_rng(11), 12, 20, "cross_entropy", 3)
+    path = str(write_cells(tmp_path / "cells.parquet", cells))
+    s = dict(epochs=1, hidden=[4], loss="cross_entropy", lr=0.3, batch_size=0, seed=1)
+    got = {}
+    for name, target, warehouse in (("duckdb", str(tmp_path / "ref.duckdb"), None),
+                                    ("engine", engine_target.target, engine_target.warehouse)):
+        with Database(target, warehouse=warehouse) as db:
+            train(db, Source(path, long=True), ["label"], settings=Settings(**s), quiet=True)
+            got[name] = (params_as_arrays(M.parameters(db)),
+                         evaluate(db, Source(path, long=True), ["label"]),
+                         predict(db, Source(path, long=True))[1])
+    (Wd, bd), ed, pd = got["duckdb"]
+    (We, be), ee, pe = got["engine"]
+    for a, b in zip(We + be, Wd + bd):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ee["rows"] == ed["rows"] == 12 and ee["loss"] == pytest.approx(ed["loss"], rel=1e-9)
+    assert [r[:2] for r in pe] == [r[:2] for r in pd]
