@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 
 from common import CACHE, DATA, ROOT
@@ -97,6 +98,29 @@ def mnist_long_sql(n: int, density: float = 0.19, d: int = 784, model: int = 0) 
     targets = (f"INSERT INTO train_targets SELECT {model}, r.i, "
                f"CAST({mix('r.i + 99991')} % 10 AS INTEGER), 1.0 FROM range({n}) AS r(i)")
     return rows, inputs, targets
+
+
+def mnist_cells(n: int, density: float = 0.19, d: int = 784) -> str:
+    """mnist-shape data as a long Parquet file for `--long` (row, col, value; columns 0..d−1
+    are the features, column d the label, stored even when 0), written by DuckDB: the cells
+    of mnist_long_sql, cell for cell, so nothing passes Python."""
+    import duckdb
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"mnist_cells_{n}.parquet"
+    if not path.exists():
+        cut = int(density * 10000)
+        h = mix("r.i * 7919 + c.j + 1")
+        con = duckdb.connect(config={"memory_limit": "2GB"})
+        con.execute(f"""COPY (
+            SELECT r.i AS row, CAST(c.j AS INTEGER) AS col,
+                   CAST({h} // 10000 % 255 + 1 AS DOUBLE) / 255.0 AS value
+            FROM range({n}) AS r(i) CROSS JOIN range({d}) AS c(j) WHERE {h} % 10000 < {cut}
+            UNION ALL
+            SELECT r.i AS row, {d} AS col, CAST({mix('r.i + 99991')} % 10 AS DOUBLE) AS value
+            FROM range({n}) AS r(i)) TO '{path}.tmp' (FORMAT parquet)""")
+        con.close()
+        os.replace(f"{path}.tmp", path)
+    return str(path)
 
 
 SPARSE_N, SPARSE_D, SPARSE_PER_ROW = 10_000, 50_000, 50
