@@ -22,10 +22,13 @@ CREATE OR REPLACE TEMP TABLE staging AS SELECT s.*, ROW_NUMBER() OVER () AS sqln
 -- name: staged_numbers
 -- The chosen numeric columns, long: :columns is a SELECT of the row number and each column
 -- cast to DOUBLE under its position as name ("0", "1", ...), an empty cell read as NaN.
+-- Zeros are dropped here, as sqlnet never stores them (NaN and ±∞ stay: they are not 0), so
+-- sparse data does not stage a cell per zero.
 CREATE OR REPLACE TEMP TABLE staged_long AS
 SELECT CAST(u.row AS BIGINT) AS row, CAST(u.name AS INTEGER) AS col, u.value
 FROM (UNPIVOT (SELECT * FROM :columns) ON COLUMNS(* EXCLUDE (row))
-      INTO NAME name VALUE value) AS u;
+      INTO NAME name VALUE value) AS u
+WHERE u.value <> 0;
 
 -- name: bad_values
 -- Empty, NaN and infinite cells: the first few, so that the error can name one.
