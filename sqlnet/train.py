@@ -422,9 +422,12 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
     """
     t0 = time.perf_counter()
     with db.transaction():
-        db.run(st.step_full if full else st.step, batch=batch, step=step, epoch=epoch,
-               e=epoch - plan.first,
-               epochs=plan.last_epoch - plan.first + 1)
+        try:
+            db.run(st.step_full if full else st.step, batch=batch, step=step, epoch=epoch,
+                   e=epoch - plan.first, epochs=plan.last_epoch - plan.first + 1)
+        except db.engine.overflow as e:
+            raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: "
+                              f"{str(e).strip().splitlines()[0]}; {KEPT}") from None
         if st.check is not None and db.rows(st.check)[0][0]:
             _diverged(db, epoch, step)
         for tree in st.update:
@@ -440,8 +443,10 @@ def _diverged(db: Database, epoch: int, step: int) -> None:
     """Refuse the step (its transaction is rolled back), saying why."""
     loss = db.rows(query("step_check"))[0][1]
     raise SqlnetError(f"training diverged at epoch {epoch}, step {step}: the loss is "
-                      f"{loss} or a gradient or weight is not finite; the database keeps "
-                      "the weights of the step before; try a smaller --lr")
+                      f"{loss} or a gradient or weight is not finite; {KEPT}")
+
+
+KEPT = "the database keeps the weights of the step before; try a smaller --lr"
 
 
 def save_snapshot(db: Database, path: str) -> None:

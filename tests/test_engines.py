@@ -16,6 +16,7 @@ from sqlnet import model as M
 from sqlnet.cli import main
 from sqlnet.data import Source
 from sqlnet.db import Database
+from sqlnet.errors import SqlnetError
 from sqlnet.predict import evaluate, predict
 from sqlnet.train import Settings, train
 
@@ -108,7 +109,7 @@ def test_failed_step_keeps_the_weights(tmp_path, engine_target):
     with _open(engine_target) as db:
         train(db, Source(path), ["y"], settings=Settings(epochs=1, hidden=[3], lr=0.01, seed=3))
         before = M.parameters(db)
-        with pytest.raises(Exception):
+        with pytest.raises(SqlnetError, match="training diverged at epoch 2, step"):
             train(db, Source(path), ["y"], settings=Settings(epochs=1, lr=1e308))
     with _open(engine_target) as db:
         after = M.parameters(db)

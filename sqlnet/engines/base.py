@@ -47,6 +47,7 @@ class Engine:
     kind = "duckdb"          # duckdb, postgres or spark: the CLI's and sqlglot's name
     dialect = "duckdb"
     errors: tuple[type[BaseException], ...] = ()   # the engine's own exception types
+    overflow: tuple[type[BaseException], ...] = ()  # raised where DuckDB's doubles become ±∞
     cacheable = True         # whether a tree's rendering may be kept for the next run
     rowid = False            # whether tables have DuckDB's rowid (else staging has sqlnet_row)
 

@@ -32,6 +32,7 @@ TYPES = {"double precision": "DOUBLE", "real": "FLOAT", "integer": "INTEGER", "b
 class Postgres(Engine):
     kind = dialect = "postgres"
     errors = (psycopg.Error,)
+    overflow = (psycopg.errors.NumericValueOutOfRange,)   # e.g. EXP of a diverged logit
     slot = "%s"
 
     def __init__(self, url: str):
