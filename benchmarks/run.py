@@ -381,11 +381,13 @@ def render(results: dict) -> str:
                      "dense holds X as a 4 GB dense tensor (built before timing); PyTorch sparse "
                      "builds each batch as a sparse COO tensor from a scipy CSR matrix (timed).")
         if name == "out-of-core":
-            L.append(f"- {w['bar_note']}. Generating and inserting the data took "
-                     f"{fmt(w['raw']['load_s'])} s (RSS {fmt(w['raw']['rss_after_load_mib'])} MiB "
-                     "after it); the measured loop time "
-                     f"{fmt(w['raw']['measured_loop_s'])} s includes the epoch's shuffle tables "
-                     f"({fmt(w['raw'].get('epoch_setup_s'))} s).")
+            raw = w["raw"]
+            setup = (f" (the shuffle tables: {fmt(raw['epoch_setup_s'])} s)"
+                     if raw.get("epoch_setup_s") is not None else "")
+            L.append(f"- {w['bar_note']}. Loading the cells with sqlnet's --long loader (staged, "
+                     f"checked, stored in the database file) took {fmt(raw['load_s'])} s (RSS "
+                     f"{fmt(raw['rss_after_load_mib'])} MiB after it); the measured loop time "
+                     f"{fmt(raw['measured_loop_s'])} s includes the epoch's shuffle tables{setup}.")
         L.append(f"- Bar: {w['bar']} → {fmt(w['bar_value'])}: "
                  f"{ {True: 'met', False: 'NOT met', None: 'not decided (see above)'}[w['bar_met']] }.")
         L.append("")
