@@ -73,10 +73,20 @@ SELECT r.model, r.row, r.n FROM chunk_rows AS r JOIN chunk_position AS p ON p.ba
 SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
 FROM chunk_current AS c WHERE c.kind = 'param' AND c.row >= 0;
 
--- name: chunk_biases
--- The iteration's biases.
-SELECT c.model, c.layer, c.col, c.value FROM chunk_current AS c
-WHERE c.kind = 'param' AND c.row = -1;
+-- name: chunk_params
+-- The iteration's weights and biases (row −1), as the update's `params` holds them; the
+-- forward products read them too (chunk_linear).
+SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
+FROM chunk_current AS c WHERE c.kind = 'param';
+
+-- name: chunk_linear
+-- Zˡ = Aˡ⁻¹·Wˡ + bˡ inside a chunk: the bias is the weight of Aˡ⁻¹'s constant-1 column (row
+-- −1 of params), so one join and one sum, with no bias join (and, since every sample has
+-- that column, no LEFT JOIN for a sample without stored inputs).
+SELECT a.model, a.row, p.col, SUM(a.value * p.value) AS value
+FROM :acts AS a
+JOIN params AS p ON p.model = a.model AND p.layer = :layer AND p.row = a.col
+GROUP BY a.model, a.row, p.col;
 
 -- name: chunk_state
 -- The iteration's optimizer state, as optimizer_state holds it.
