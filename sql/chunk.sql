@@ -12,7 +12,9 @@
 -- $k steps from the parameters of :start; :next is one iteration (one step). The batches
 -- the chunk reads (batches $lo to $hi of the epoch tables) are copied out once, first: a
 -- scan inside the recursion cannot skip the other batches by the zone maps. chunk_rows
--- holds each batch's size n too.
+-- holds each batch's size n too. A chunk trains one model, $model: its settings (and class
+-- weights) are read once, and inside the recursion every `model` column is that constant
+-- (sqlnet.phases.chunk), so no join or GROUP BY carries the key.
 CREATE OR REPLACE TEMP TABLE step_tape AS
 WITH RECURSIVE
   chunk_rows AS MATERIALIZED (
@@ -24,6 +26,9 @@ WITH RECURSIVE
   chunk_targets AS MATERIALIZED (
     SELECT y.batch, y.model, y.row, y.col, y.value FROM epoch_targets AS y
     WHERE y.batch BETWEEN $lo AND $hi),
+  chunk_models AS MATERIALIZED (SELECT m.* FROM models AS m WHERE m.model = $model),
+  chunk_class_weights AS MATERIALIZED (
+    SELECT w.* FROM class_weights AS w WHERE w.model = $model),
   chunk_steps (model, kind, layer, row, col, value)
     USING KEY (model, kind, layer, row, col) AS (
     SELECT p.model, p.kind, p.layer, p.row, p.col, p.value FROM :start AS p
