@@ -12,7 +12,9 @@
 -- $k steps from the parameters of :start; :next is one iteration (one step). The batches
 -- the chunk reads (batches $lo to $hi of the epoch tables) are copied out once, first: a
 -- scan inside the recursion cannot skip the other batches by the zone maps. chunk_rows
--- holds each batch's size n too.
+-- holds each batch's size n too. A chunk trains one model, $model: its settings (and class
+-- weights) are read once, and inside the recursion every `model` column is that constant
+-- (sqlnet.phases.chunk), so no join or GROUP BY carries the key.
 CREATE OR REPLACE TEMP TABLE step_tape AS
 WITH RECURSIVE
   chunk_rows AS MATERIALIZED (
@@ -24,6 +26,9 @@ WITH RECURSIVE
   chunk_targets AS MATERIALIZED (
     SELECT y.batch, y.model, y.row, y.col, y.value FROM epoch_targets AS y
     WHERE y.batch BETWEEN $lo AND $hi),
+  chunk_models AS MATERIALIZED (SELECT m.* FROM models AS m WHERE m.model = $model),
+  chunk_class_weights AS MATERIALIZED (
+    SELECT w.* FROM class_weights AS w WHERE w.model = $model),
   chunk_steps (model, kind, layer, row, col, value)
     USING KEY (model, kind, layer, row, col) AS (
     SELECT p.model, p.kind, p.layer, p.row, p.col, p.value FROM :start AS p
@@ -73,10 +78,20 @@ SELECT r.model, r.row, r.n FROM chunk_rows AS r JOIN chunk_position AS p ON p.ba
 SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
 FROM chunk_current AS c WHERE c.kind = 'param' AND c.row >= 0;
 
--- name: chunk_biases
--- The iteration's biases.
-SELECT c.model, c.layer, c.col, c.value FROM chunk_current AS c
-WHERE c.kind = 'param' AND c.row = -1;
+-- name: chunk_params
+-- The iteration's weights and biases (row −1), as the update's `params` holds them; the
+-- forward products read them too (chunk_linear).
+SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
+FROM chunk_current AS c WHERE c.kind = 'param';
+
+-- name: chunk_linear
+-- Zˡ = Aˡ⁻¹·Wˡ + bˡ inside a chunk: the bias is the weight of Aˡ⁻¹'s constant-1 column (row
+-- −1 of params), so one join and one sum, with no bias join (and, since every sample has
+-- that column, no LEFT JOIN for a sample without stored inputs).
+SELECT a.model, a.row, p.col, SUM(a.value * p.value) AS value
+FROM :acts AS a
+JOIN params AS p ON p.model = a.model AND p.layer = :layer AND p.row = a.col
+GROUP BY a.model, a.row, p.col;
 
 -- name: chunk_state
 -- The iteration's optimizer state, as optimizer_state holds it.

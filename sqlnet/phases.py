@@ -206,12 +206,13 @@ def steps(net: Network, tapes: tuple[bool, ...] = (False, True)) -> list[exp.Exp
     return out
 
 
-# The tables a step reads that a chunk's iteration reads from the recursion instead ...
-CHUNK_TABLES = {"weights": "chunk_weights", "biases": "chunk_biases",
-                "optimizer_state": "chunk_state"}
-# ... and from the chunk's copy of its batches.
+# The tables a step reads that a chunk's iteration reads from the recursion instead (the
+# biases only through params: the chunk's forward products and update read it) ...
+CHUNK_TABLES = {"weights": "chunk_weights", "optimizer_state": "chunk_state"}
+# ... and from the chunk's copy of its batches and of its model's settings.
 CHUNK_DATA = {"epoch_rows": "chunk_rows", "epoch_inputs": "chunk_inputs",
-              "epoch_targets": "chunk_targets"}
+              "epoch_targets": "chunk_targets", "models": "chunk_models",
+              "class_weights": "chunk_class_weights"}
 # The bound parameters of a step that a chunk's iteration takes from chunk_position.
 CHUNK_POSITION = ("batch", "epoch", "e")
 
@@ -233,9 +234,10 @@ def chunk(net: Network) -> exp.Expression:
                              alias=node.args.get("alias"))
         return node
 
-    ctes = [(name, query("chunk_batch_rows") if name == "batch_rows" else
-             _from_position(tree.transform(swap))) for name, tree in ctes]
-    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position"))]
+    ctes = [(name, _one_model(_chunk_cte(name, tree.transform(swap), dropout)))
+            for name, tree in ctes if name != "params"]
+    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position")),
+            ("params", query("chunk_params"))]
     head += [(name, query(name)) for name in CHUNK_TABLES.values()]
     parts = [query("chunk_param", kind=string("param"), value=column("param", "u"))]
     parts += [query("chunk_param", kind=string(kind), value=column(kind, "u"))
@@ -243,11 +245,40 @@ def chunk(net: Network) -> exp.Expression:
     if net.controls.state:
         parts.append(query("chunk_step_count"))
     parts.append(query("chunk_log"))
-    body = with_ctes(_union(parts), head + ctes)
+    body = with_ctes(_one_model(_union(parts)), head + ctes)
     statement = query("chunk", start=exp.paren(query("chunk_start")))
     recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
     recursion.this.set("expression", exp.Subquery(this=body))
     return statement
+
+
+def _chunk_cte(name: str, tree: exp.Expression, dropout: bool) -> exp.Expression:
+    """A step's CTE as a chunk's iteration runs it: the batch's rows from the chunk's copy,
+    and each Zˡ by chunk_linear (the bias as the weight of the constant-1 column)."""
+    if name == "batch_rows":
+        return query("chunk_batch_rows")
+    if name[0] == "z" and name[1:].isdigit():
+        layer = int(name[1:])
+        return query("chunk_linear", acts=table(acts(layer - 1, dropout)), layer=number(layer))
+    return _from_position(tree)
+
+
+def _one_model(tree: exp.Expression) -> exp.Expression:
+    """The chunk's model, $model, for every `model` column of an iteration's query (a chunk
+    trains one model): joins on it become true, and GROUP BYs drop it."""
+    model = exp.cast(exp.Placeholder(this="model"), "INT")
+    for col in list(tree.find_all(exp.Column)):
+        if col.name == "model" and col.table:
+            named = isinstance(col.parent, exp.Select)  # a projection keeps its name
+            col.replace(exp.alias_(model.copy(), "model") if named else model.copy())
+    for group in list(tree.find_all(exp.Group)):
+        keep = [e for e in group.expressions
+                if not (isinstance(e, exp.Cast) and e.this == model.this)]
+        if keep:
+            group.set("expressions", keep)
+        else:
+            group.pop()
+    return tree
 
 
 def _from_position(tree: exp.Expression) -> exp.Expression:

@@ -343,7 +343,7 @@ def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan,
         with db.transaction():
             db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
                    first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
-                   lo=lo, hi=hi)
+                   lo=lo, hi=hi, model=net.model)
             for tree in st.update:
                 db.run(tree)
             if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):
