@@ -39,6 +39,27 @@ SELECT g.model, g.layer, g.row, g.col, p.value AS param, g.value AS grad
 FROM :grads AS g
 JOIN :params AS p ON p.model = g.model AND p.layer = g.layer AND p.row = g.row AND p.col = g.col;
 
+-- name: parameters_above
+-- The parameters of the models in this batch but layer 1's weights (a wide sparse layer 1's
+-- touched weights come with their gradient: gradient_products).
+SELECT w.model, w.layer, w.row, w.col, w.value FROM weights AS w
+WHERE w.layer > 1 AND w.model IN (SELECT r.model FROM :rows AS r)
+UNION ALL
+SELECT b.model, b.layer, -1 AS row, b.col, b.value FROM biases AS b
+WHERE b.model IN (SELECT r.model FROM :rows AS r);
+
+-- name: touched_gradients_products
+-- touched_gradients with a wide sparse layer 1 (:grad1, from gradient_products): its weights
+-- take their value from there, the other parameters from :params (parameters_above).
+SELECT g.model, 1 AS layer, CAST(g.row AS INTEGER) AS row, CAST(g.col AS INTEGER) AS col,
+       g.param, g.value AS grad
+FROM :grad1 AS g WHERE g.row >= 0
+UNION ALL
+SELECT g.model, g.layer, g.row, g.col, p.value AS param, g.value AS grad
+FROM :grads AS g
+JOIN :params AS p ON p.model = g.model AND p.layer = g.layer AND p.row = g.row AND p.col = g.col
+WHERE g.layer > 1 OR g.row < 0;
+
 -- name: all_gradients
 -- Every parameter's g = ∂L/∂p + l1·sign(p): the L1 penalty l1·Σ|p| is part of the loss;
 -- a parameter no sample of the batch reached has ∂L/∂p = 0.

@@ -25,26 +25,35 @@ def activation(name: str, a: str = "value") -> tuple[exp.Expression, exp.Express
             substitute(expression(name, "df"), z=z, a=a))
 
 
-def forward(net: Network, rows: str, inputs: str, dropout: bool = False) -> list[CTE]:
+def forward(net: Network, rows: str, inputs: str, dropout: bool = False,
+            sparse: bool = False) -> list[CTE]:
     """batch_rows, a0, then z_l and a_l for every layer: the forward phase.
 
     With dropout (training only), each hidden a_l is followed by d_l, the kept units scaled
-    by 1/(1 − p), and the layer above reads d_l.
+    by 1/(1 − p), and the layer above reads d_l. With sparse (a wide layer 1 that a batch
+    reaches only in part), layer 1's products are kept as p1 for the gradient.
     """
     ctes = [("batch_rows", query("rows", rows=table(rows))),
             ("a0", query("inputs", inputs=table(inputs), rows=table("batch_rows")))]
+    if sparse:
+        ctes.append(("p1", query("products", acts=table("a0"))))
     for layer, act in enumerate(net.activations, start=1):
         # layer 1 reads the sparse inputs (a sample may have none stored); the others a
         # hidden layer's output, which holds every unit of every sample
-        ctes.append((f"z{layer}", query("linear" if layer == 1 else "linear_dense",
-                                        acts=table(acts(layer - 1, dropout)),
-                                        rows=table("batch_rows"), layer=number(layer))))
+        ctes.append((f"z{layer}", _linear(layer, dropout, sparse)))
         if act == "softmax" and layer == net.depth:
             ctes.append((f"terms{layer}", query("softmax_terms", z=table(f"z{layer}"))))
         ctes.append((f"a{layer}", _activate(net, layer, act)))
         if dropout and layer < net.depth:
             ctes.append((f"d{layer}", _dropout(layer)))
     return ctes
+
+
+def _linear(layer: int, dropout: bool, sparse: bool) -> exp.Expression:
+    if layer == 1 and sparse:
+        return query("linear_products", products=table("p1"), rows=table("batch_rows"))
+    return query("linear" if layer == 1 else "linear_dense", acts=table(acts(layer - 1, dropout)),
+                 rows=table("batch_rows"), layer=number(layer))
 
 
 def acts(layer: int, dropout: bool) -> str:
@@ -83,8 +92,9 @@ def error(net: Network, targets: str) -> list[CTE]:
                    (f"delta{L}", _fill(f"delta_{name}", {**io, "df": df}))]
 
 
-def backward(net: Network, dropout: bool = False) -> list[CTE]:
-    """The hidden deltas from the top down, then every layer's gradient."""
+def backward(net: Network, dropout: bool = False, sparse: bool = False) -> list[CTE]:
+    """The hidden deltas from the top down, then every layer's gradient (layer 1's from the
+    kept products p1, with sparse)."""
     ctes = []
     for layer in range(net.depth - 1, 0, -1):
         act = net.activations[layer - 1]
@@ -95,24 +105,32 @@ def backward(net: Network, dropout: bool = False) -> list[CTE]:
             acts=table(acts(layer, dropout)))))
     for layer in range(1, net.depth + 1):
         ctes.append((f"grad{layer}", query(
+            "gradient_products", products=table("p1"), delta=table("delta1"))
+            if layer == 1 and sparse else query(
             "gradient", acts=table(acts(layer - 1, dropout)), delta=table(f"delta{layer}"))))
     return ctes
 
 
-def update(net: Network, every: bool = False) -> list[CTE]:
+def update(net: Network, every: bool = False, sparse: bool = False) -> list[CTE]:
     """The update phase: each parameter's new value (`new`) and optimizer state.
 
     Plain SGD without a penalty only touches the parameters that have a gradient (unless
     every: then the others come out unchanged); every other setting moves all of them.
+    With sparse, plain SGD takes layer 1's touched weights from grad1 (gradient_products),
+    and reads no other layer-1 weight.
     """
     c = net.controls
     grads = [query("layer_gradients", source=table(f"grad{layer}"), layer=number(layer))
              for layer in range(1, net.depth + 1)]
-    ctes = [("grads", _union(grads)), ("lr", query("learning_rate")),
-            ("params", query("parameters", rows=table("batch_rows")))]
     dense = c.optimizer != "sgd" or c.weight_decay > 0 or c.l1 > 0
-    ctes.append(("g0", _fill("all_gradients" if dense or every else "touched_gradients",
-                             {"grads": table("grads"), "params": table("params")})))
+    sparse = sparse and not (dense or every)
+    ctes = [("grads", _union(grads)), ("lr", query("learning_rate")),
+            ("params", query("parameters_above" if sparse else "parameters",
+                             rows=table("batch_rows")))]
+    touched = "touched_gradients_products" if sparse else "touched_gradients"
+    ctes.append(("g0", _fill("all_gradients" if dense or every else touched,
+                             {"grads": table("grads"), "params": table("params"),
+                              "grad1": table("grad1")})))
     g = "g0"
     if c.clip_norm is not None:
         ctes += [("clip", query("clip", g=table(g))),
@@ -159,11 +177,14 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
 def tape(net: Network, with_update: bool = True, full: bool = True) -> exp.Query:
     """The union of every intermediate, labelled by kind and layer (and of the update phase's
     new values, state and scalars, unless with_update is False). Unless full, of the
-    intermediates only the loss and the gradients: what the update and the check read."""
+    intermediates only the loss: what the check reads beside the new values (a non-finite
+    gradient makes its parameter's new value non-finite, with every optimizer: the check of
+    the new values is the check of the gradients; the gradients were half of a wide sparse
+    step's tape)."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
     kinds = (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad"))
     for layer in range(1, net.depth + 1):
-        for kind, name in kinds if full else kinds[3:]:
+        for kind, name in kinds if full else ():
             parts.append(query("tape_rows", source=table(f"{name}{layer}"),
                                kind=string(kind), layer=number(layer)))
     if not with_update:
@@ -191,11 +212,16 @@ def step(net: Network, full: bool = True) -> exp.Expression:
     return steps(net, (full,))[0]
 
 
-def steps(net: Network, tapes: tuple[bool, ...] = (False, True)) -> list[exp.Expression]:
-    """The step statement with each of the tapes (full or not), composed once."""
+def steps(net: Network, tapes: tuple[bool, ...] = (False, True),
+          sparse: bool = False) -> list[exp.Expression]:
+    """The step statement with each of the tapes (full or not), composed once. With sparse
+    (see :func:`sparse_applies`), plain SGD keeps layer 1's products for its gradient and
+    reads only the weights the batch reaches."""
     dropout = net.controls.dropout > 0
-    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
-            + backward(net, dropout) + update(net))
+    sparse = sparse and sparse_applies(net)
+    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout, sparse)
+            + error(net, "epoch_targets") + backward(net, dropout, sparse)
+            + update(net, sparse=sparse))
     out = []
     for i, full in enumerate(tapes):
         mine = ctes if i == len(tapes) - 1 else [(name, tree.copy()) for name, tree in ctes]
@@ -204,6 +230,13 @@ def steps(net: Network, tapes: tuple[bool, ...] = (False, True)) -> list[exp.Exp
         create.set("expression", body)
         out.append(create)
     return out
+
+
+def sparse_applies(net: Network) -> bool:
+    """Whether the sparse layer-1 path can apply to the network at all: plain SGD without a
+    penalty (every other optimizer setting moves every weight every step)."""
+    c = net.controls
+    return c.optimizer == "sgd" and c.weight_decay == 0 and c.l1 == 0
 
 
 # The tables a step reads that a chunk's iteration reads from the recursion instead ...
