@@ -34,7 +34,7 @@ def label(sql: str) -> str:
     words = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S).split()
     for i, w in enumerate(words):
         if w.upper() in ("TABLE", "UPDATE", "INTO") and i + 1 < len(words):
-            return f"{words[0]} {words[i + 1]}"
+            return f"{words[0]} {words[i + 1]}" + (" (rowid)" if "rowid" in sql else "")
     return " ".join(words[:4])
 
 

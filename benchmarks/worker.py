@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this checkout's sqlnet, not whichever one is installed (a git worktree shares the venv)
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 import duckdb  # noqa: E402
 
@@ -174,12 +175,14 @@ def engine_limit(db, max_batches: int | None = None) -> dict:
 # sqlnet with data written straight into its tables (sparse-wide, out-of-core)
 
 
-def load_long(db, spec: dict):
+def load_long(db, spec: dict, pkg: str = "sqlnet"):
     """A new model and its training data INSERTed by SQL (sparse-wide or mnist-shape), and a
-    run of one epoch started: (net, run), ready for sqlnet.train._loop."""
-    from sqlnet import model as M
-    from sqlnet.data import Source
-    from sqlnet.train import _start_run
+    run of one epoch started: (net, run), ready for sqlnet.train._loop (of package pkg:
+    paired.py loads another version of sqlnet as sqlnet_base)."""
+    import importlib
+    M = importlib.import_module(f"{pkg}.model")
+    Source = importlib.import_module(f"{pkg}.data").Source
+    _start_run = importlib.import_module(f"{pkg}.train")._start_run
     con, s = db.con, spec["settings"]
     net = M.Network(widths=spec["widths"], activation=s["activation"], loss=s["loss"], lr=s["lr"],
                     batch_size=s["batch_size"], seed=s.get("seed", 0), shuffle=True)

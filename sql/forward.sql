@@ -77,8 +77,9 @@ FROM (SELECT a.model, a.row, a.col, a.value,
 -- name: products
 -- A wide sparse layer 1's products, kept (x, w per sample, input and unit): few inputs per
 -- sample reach few of its many weights, and the gradient and update of plain SGD then read
--- those weights from here instead of joining all of layer 1's weights again.
-SELECT a.model, a.row, a.col AS input, w.col, a.value AS x, w.value AS w
+-- those weights from here instead of joining all of layer 1's weights again. :rid is the
+-- weight's DuckDB rowid (the lean step's update finds the weight by it) or NULL.
+SELECT a.model, a.row, a.col AS input, w.col, a.value AS x, w.value AS w, :rid AS rid
 FROM :acts AS a
 JOIN weights AS w ON w.model = a.model AND w.layer = 1 AND w.row = a.col;
 

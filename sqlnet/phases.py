@@ -26,17 +26,19 @@ def activation(name: str, a: str = "value") -> tuple[exp.Expression, exp.Express
 
 
 def forward(net: Network, rows: str, inputs: str, dropout: bool = False,
-            sparse: bool = False) -> list[CTE]:
+            sparse: bool = False, rowid: bool = False) -> list[CTE]:
     """batch_rows, a0, then z_l and a_l for every layer: the forward phase.
 
     With dropout (training only), each hidden a_l is followed by d_l, the kept units scaled
     by 1/(1 − p), and the layer above reads d_l. With sparse (a wide layer 1 that a batch
-    reaches only in part), layer 1's products are kept as p1 for the gradient.
+    reaches only in part), layer 1's products are kept as p1 for the gradient, with each
+    weight's DuckDB rowid when rowid.
     """
     ctes = [("batch_rows", query("rows", rows=table(rows))),
             ("a0", query("inputs", inputs=table(inputs), rows=table("batch_rows")))]
     if sparse:
-        ctes.append(("p1", query("products", acts=table("a0"))))
+        rid = column("rowid", "w") if rowid else _parse("CAST(NULL AS BIGINT)")
+        ctes.append(("p1", query("products", acts=table("a0"), rid=rid)))
     for layer, act in enumerate(net.activations, start=1):
         # layer 1 reads the sparse inputs (a sample may have none stored); the others a
         # hidden layer's output, which holds every unit of every sample
@@ -111,13 +113,15 @@ def backward(net: Network, dropout: bool = False, sparse: bool = False) -> list[
     return ctes
 
 
-def update(net: Network, every: bool = False, sparse: bool = False) -> list[CTE]:
+def update(net: Network, every: bool = False, sparse: bool = False,
+           rowid: bool = False) -> list[CTE]:
     """The update phase: each parameter's new value (`new`) and optimizer state.
 
     Plain SGD without a penalty only touches the parameters that have a gradient (unless
     every: then the others come out unchanged); every other setting moves all of them.
     With sparse, plain SGD takes layer 1's touched weights from grad1 (gradient_products),
-    and reads no other layer-1 weight.
+    and reads no other layer-1 weight; with rowid too (and no clipping), `new` keeps each
+    layer-1 weight's rowid (rid), for the tape's param_rowid rows.
     """
     c = net.controls
     grads = [query("layer_gradients", source=table(f"grad{layer}"), layer=number(layer))
@@ -143,7 +147,10 @@ def update(net: Network, every: bool = False, sparse: bool = False) -> list[CTE]
         ctes += [("state", query("state")),
                  ("steps", query("optimizer_steps", rows=table("batch_rows")))]
     keep = "1.0 - u.lr * u.weight_decay" if c.optimizer == "adamw" else "1.0"
-    ctes.append(("new", _fill("adam" if c.optimizer == "adamw" else c.optimizer,
+    name = "adam" if c.optimizer == "adamw" else c.optimizer
+    if sparse and rowid and g == "g0":
+        name = "sgd_rowid"
+    ctes.append(("new", _fill(name,
                               {"g": table(g), "lr": table("lr"), "state": table("state"),
                                "steps": table("steps"), "keep": exp.paren(_parse(keep))})))
     return ctes
@@ -174,13 +181,15 @@ def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
     return body
 
 
-def tape(net: Network, with_update: bool = True, full: bool = True) -> exp.Query:
+def tape(net: Network, with_update: bool = True, full: bool = True,
+         rowid: bool = False) -> exp.Query:
     """The union of every intermediate, labelled by kind and layer (and of the update phase's
     new values, state and scalars, unless with_update is False). Unless full, of the
     intermediates only the loss: what the check reads beside the new values (a non-finite
     gradient makes its parameter's new value non-finite, with every optimizer: the check of
     the new values is the check of the gradients; the gradients were half of a wide sparse
-    step's tape)."""
+    step's tape). With rowid, the new values of `new` that have a rowid (rid) are kind
+    param_rowid, with the rowid as row (apply_weights_rowid)."""
     parts = [query("tape_loss", source=table("loss"), layer=number(net.depth))]
     kinds = (("z", "z"), ("activation", "a"), ("delta", "delta"), ("gradient", "grad"))
     for layer in range(1, net.depth + 1):
@@ -189,7 +198,10 @@ def tape(net: Network, with_update: bool = True, full: bool = True) -> exp.Query
                                kind=string(kind), layer=number(layer)))
     if not with_update:
         return _union(parts)
-    for kind in ("param", *net.controls.state):
+    if rowid:
+        parts += [query("tape_update_keyed", source=table("new")),
+                  query("tape_update_rowid", source=table("new"))]
+    for kind in () if rowid else ("param", *net.controls.state):
         parts.append(query("tape_update", source=table("new"), kind=string(kind),
                            value=column(kind, "u")))
     scalars = [("lr", "lr", "lr")]
@@ -213,19 +225,28 @@ def step(net: Network, full: bool = True) -> exp.Expression:
 
 
 def steps(net: Network, tapes: tuple[bool, ...] = (False, True),
-          sparse: bool = False) -> list[exp.Expression]:
+          sparse: bool = False, rowid: bool = False) -> list[exp.Expression]:
     """The step statement with each of the tapes (full or not), composed once. With sparse
     (see :func:`sparse_applies`), plain SGD keeps layer 1's products for its gradient and
-    reads only the weights the batch reaches."""
+    reads only the weights the batch reaches; with rowid too (DuckDB), the lean tapes hand
+    layer 1's new weights over by rowid (:func:`rowid_applies`)."""
     dropout = net.controls.dropout > 0
     sparse = sparse and sparse_applies(net)
-    ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout, sparse)
-            + error(net, "epoch_targets") + backward(net, dropout, sparse)
-            + update(net, sparse=sparse))
+    composed = {}
+
+    def ctes(by_rowid: bool) -> list[CTE]:
+        if by_rowid not in composed:
+            composed[by_rowid] = (
+                forward(net, "epoch_rows", "epoch_inputs", dropout, sparse, by_rowid)
+                + error(net, "epoch_targets") + backward(net, dropout, sparse)
+                + update(net, sparse=sparse, rowid=by_rowid))
+            return composed[by_rowid]
+        return [(name, tree.copy()) for name, tree in composed[by_rowid]]
     out = []
-    for i, full in enumerate(tapes):
-        mine = ctes if i == len(tapes) - 1 else [(name, tree.copy()) for name, tree in ctes]
-        body = with_ctes(exp.select("*").from_(exp.paren(tape(net, full=full)).as_("t")), mine)
+    for full in tapes:
+        by_rowid = rowid and not full and rowid_applies(net, sparse)
+        body = with_ctes(exp.select("*").from_(exp.paren(
+            tape(net, full=full, rowid=by_rowid)).as_("t")), ctes(by_rowid))
         create = query("step", tape=table("placeholder"))
         create.set("expression", body)
         out.append(create)
@@ -237,6 +258,12 @@ def sparse_applies(net: Network) -> bool:
     penalty (every other optimizer setting moves every weight every step)."""
     c = net.controls
     return c.optimizer == "sgd" and c.weight_decay == 0 and c.l1 == 0
+
+
+def rowid_applies(net: Network, sparse: bool) -> bool:
+    """Whether a lean sparse step hands layer 1's new weights over by rowid: the sparse path
+    without clipping (the clipped gradient does not carry the rowid)."""
+    return sparse and sparse_applies(net) and net.controls.clip_norm is None
 
 
 # The tables a step reads that a chunk's iteration reads from the recursion instead ...

@@ -55,7 +55,7 @@ def test_wide_sparse_training_matches_reference(tmp_path, db, monkeypatch, name,
     seen = []
     steps = T.step_statements
     monkeypatch.setattr(T, "step_statements",
-                        lambda n, sparse=False: seen.append(sparse) or steps(n, sparse=sparse))
+                        lambda n, **k: seen.append(k.get("sparse")) or steps(n, **k))
     W0, b0 = params_as_arrays(M.parameters(db))
     train(db, Source(str(path)), ["label"], settings=Settings(epochs=EPOCHS))
     W1, b1 = params_as_arrays(M.parameters(db))
@@ -63,6 +63,12 @@ def test_wide_sparse_training_matches_reference(tmp_path, db, monkeypatch, name,
     Wr, br, losses = ref.train(W0, b0, net.activations, "cross_entropy", X, Y, 0.3, BATCH,
                                EPOCHS, seed=3, controls=c)
     assert seen == [True]
+    st = T.Statements.for_run(db, net, 1)
+    by_rowid = "clip_norm" not in controls and controls.get("optimizer", "sgd") == "sgd" \
+        and not controls.get("weight_decay")      # the lean step hands W¹ over by rowid
+    assert ("param_rowid" in st.step.sql("duckdb")) == by_rowid
+    assert "param_rowid" not in st.step_full.sql("duckdb")     # last_step keeps the keys
+    assert len(st.update_lean) == len(st.update) + by_rowid
     assert all(np.isfinite(w).all() for w in Wr + br)
     untouched = ~X.any(axis=0)                      # inputs no sample has: rows of W¹
     assert untouched.any()
