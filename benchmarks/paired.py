@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]  # this checkout's sqlnet, not the installed one
 
 import datasets  # noqa: E402
 
@@ -41,6 +41,10 @@ WORKLOADS = {
     "adam": dict(source=datasets.digits, targets=["label"],
                  settings=dict(hidden=[32], activation="tanh", loss="cross_entropy", lr=0.01,
                                batch_size=64, epochs=1, controls={"optimizer": "adam"})),
+    # data INSERTed into sqlnet's tables by SQL, then sqlnet's training loop (as run.py)
+    "sparse-wide": dict(long={"data": "sparse", "widths": [50000, 64, 2], "settings": dict(
+        hidden=[64], activation="relu", loss="cross_entropy", lr=0.1, batch_size=500)},
+        settings=dict(epochs=1)),
 }
 
 
@@ -59,6 +63,8 @@ def base_module(rev: str):
 
 def run_once(pkg: str, w: dict, threads: int = 1):
     import duckdb
+    if "long" in w:
+        return run_long(pkg, w["long"])
     data = importlib.import_module(f"{pkg}.data")
     dbm = importlib.import_module(f"{pkg}.db")
     tr = importlib.import_module(f"{pkg}.train")
@@ -67,6 +73,22 @@ def run_once(pkg: str, w: dict, threads: int = 1):
     s = dict(w["settings"])
     report = tr.train(db, data.Source(w["source"]()), w["targets"], quiet=True,
                       settings=tr.Settings(seed=0, threads=threads, **s))
+    params = M.parameters(db)
+    db.close()
+    return report.seconds, params
+
+
+def run_long(pkg: str, spec: dict):
+    """A workload whose data is INSERTed by SQL (worker.load_long), then the loop."""
+    import duckdb
+    import worker
+    dbm = importlib.import_module(f"{pkg}.db")
+    tr = importlib.import_module(f"{pkg}.train")
+    M = importlib.import_module(f"{pkg}.model")
+    db = dbm.Database(duckdb.connect())
+    net, run = worker.load_long(db, spec, pkg)
+    with tr.threads(db, 1):
+        report = tr._loop(db, net, tr._plan(db, net, run), True, sys.stderr)
     params = M.parameters(db)
     db.close()
     return report.seconds, params

@@ -14,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this checkout's sqlnet, not whichever one is installed (a git worktree shares the venv)
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
 import duckdb  # noqa: E402
 
@@ -174,26 +175,15 @@ def engine_limit(db, max_batches: int | None = None) -> dict:
 # sqlnet with data written straight into its tables (sparse-wide, out-of-core)
 
 
-def sqlnet_long(spec: dict) -> dict:
-    """A new model, its training data INSERTed by SQL into train_rows/inputs/targets, then
-    sqlnet's own training loop (sqlnet.train._loop, the code train() runs after loading).
-
-    Used where sqlnet's loader cannot take the data: it reads wide CSV/Parquet/tables only,
-    and 50,000 columns (or 784 million cells staged before the zeros are dropped) are not
-    practical. Only the loading differs from train(); every step is sqlnet's."""
-    from sqlnet import model as M
-    from sqlnet.data import Source
-    from sqlnet.db import Database
-    from sqlnet.train import Interrupted, _loop, _plan, _start_run, threads
-    path = spec.get("db", ":memory:")
-    if path != ":memory:":
-        for p in (path, path + ".wal"):
-            if os.path.exists(p):
-                os.remove(p)
-    con = duckdb.connect(path, config=spec.get("config", {}))
-    db = Database(con)
-    s = spec["settings"]
-    t0 = time.perf_counter()
+def load_long(db, spec: dict, pkg: str = "sqlnet"):
+    """A new model and its training data INSERTed by SQL (sparse-wide or mnist-shape), and a
+    run of one epoch started: (net, run), ready for sqlnet.train._loop (of package pkg:
+    paired.py loads another version of sqlnet as sqlnet_base)."""
+    import importlib
+    M = importlib.import_module(f"{pkg}.model")
+    Source = importlib.import_module(f"{pkg}.data").Source
+    _start_run = importlib.import_module(f"{pkg}.train")._start_run
+    con, s = db.con, spec["settings"]
     net = M.Network(widths=spec["widths"], activation=s["activation"], loss=s["loss"], lr=s["lr"],
                     batch_size=s["batch_size"], seed=s.get("seed", 0), shuffle=True)
     with db.transaction():
@@ -211,6 +201,28 @@ def sqlnet_long(spec: dict) -> dict:
             for sql in datasets.mnist_long_sql(spec["rows"]):
                 con.execute(sql)
         run = _start_run(db, net, Source(table="generated"), 1)
+    return net, run
+
+
+def sqlnet_long(spec: dict) -> dict:
+    """A new model, its training data INSERTed by SQL into train_rows/inputs/targets, then
+    sqlnet's own training loop (sqlnet.train._loop, the code train() runs after loading).
+
+    Used where sqlnet's loader cannot take the data: it reads wide CSV/Parquet/tables only,
+    and 50,000 columns (or 784 million cells staged before the zeros are dropped) are not
+    practical. Only the loading differs from train(); every step is sqlnet's."""
+    from sqlnet.db import Database
+    from sqlnet.train import Interrupted, _loop, _plan, threads
+    path = spec.get("db", ":memory:")
+    if path != ":memory:":
+        for p in (path, path + ".wal"):
+            if os.path.exists(p):
+                os.remove(p)
+    con = duckdb.connect(path, config=spec.get("config", {}))
+    db = Database(con)
+    s = spec["settings"]
+    t0 = time.perf_counter()
+    net, run = load_long(db, spec)
     t1 = time.perf_counter()
     out = {"load_s": t1 - t0, "rss_after_load_mib": rss_mib()}
     stop = spec.get("stop_after_s")

@@ -27,3 +27,19 @@ FROM (SELECT d.model, d.row, w.row AS col, SUM(d.value * w.value) AS value
       JOIN weights AS w ON w.model = d.model AND w.layer = :layer AND w.col = d.col
       GROUP BY d.model, d.row, w.row) AS e
 JOIN :acts AS a ON a.model = e.model AND a.row = e.row AND a.col = e.col;
+
+-- name: gradient_products
+-- ∂L/∂W¹ from the kept products (:products) of a wide sparse layer 1: only the weights the
+-- batch reached, each with its value (param, the same on every product row), so that plain
+-- SGD needs no join with layer 1's weights; and ∂L/∂b¹ = Σ_samples Δ¹ (row −1). rid: the
+-- weight's rowid (or NULL), from the products too.
+SELECT p.model, p.input AS row, d.col, SUM(p.x * d.value) AS value, MIN(p.w) AS param,
+       MIN(p.rid) AS rid
+FROM :products AS p
+JOIN :delta AS d ON d.model = p.model AND d.row = p.row AND d.col = p.col
+GROUP BY p.model, p.input, d.col
+UNION ALL
+SELECT d.model, -1 AS row, d.col, SUM(d.value) AS value, CAST(NULL AS DOUBLE) AS param,
+       CAST(NULL AS BIGINT) AS rid
+FROM :delta AS d
+GROUP BY d.model, d.col;

@@ -59,3 +59,10 @@ SELECT MAX(l.epoch) AS epoch,
                                                    WHERE model = $model AND run = $run)) AS done
 FROM training_log AS l
 WHERE l.run = $run AND l.model IN (SELECT DISTINCT t.model FROM train_rows AS t);
+
+-- name: inputs_per_row
+-- The mean count of stored (non-zero) inputs per training sample, and the samples: whether
+-- a batch reaches only part of a wide first layer (sqlnet.train.sparse_data).
+SELECT CAST(COUNT(*) AS DOUBLE) / GREATEST((SELECT COUNT(*) FROM train_rows), 1) AS per_row,
+       (SELECT COUNT(*) FROM train_rows) AS n
+FROM train_inputs;

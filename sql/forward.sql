@@ -73,3 +73,23 @@ FROM (SELECT a.model, a.row, a.col, a.value,
                   WHEN :u / 2147483647.0 < m.dropout THEN 0.0
                   ELSE 1.0 / (1.0 - m.dropout) END AS scale
       FROM :acts AS a JOIN models AS m ON m.model = a.model) AS k;
+
+-- name: products
+-- A wide sparse layer 1's products, kept (x, w per sample, input and unit): few inputs per
+-- sample reach few of its many weights, and the gradient and update of plain SGD then read
+-- those weights from here instead of joining all of layer 1's weights again. :rid is the
+-- weight's DuckDB rowid (the lean step's update finds the weight by it) or NULL.
+SELECT a.model, a.row, a.col AS input, w.col, a.value AS x, w.value AS w, :rid AS rid
+FROM :acts AS a
+JOIN weights AS w ON w.model = a.model AND w.layer = 1 AND w.row = a.col;
+
+-- name: linear_products
+-- Z¹ = A⁰·W¹ + b¹ from the kept products (:products); as linear, a sample with no stored
+-- input still gets its Z.
+SELECT r.model, r.row, b.col, b.value + COALESCE(p.value, 0.0) AS value
+FROM :rows AS r
+JOIN biases AS b ON b.model = r.model AND b.layer = 1
+LEFT JOIN (SELECT p.model, p.row, p.col, SUM(p.x * p.w) AS value
+           FROM :products AS p
+           GROUP BY p.model, p.row, p.col) AS p
+  ON p.model = r.model AND p.row = r.row AND p.col = b.col;

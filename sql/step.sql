@@ -28,7 +28,7 @@ DELETE FROM last_step WHERE model IN (SELECT model FROM step_tape);
 -- the separate check for an engine without INSERT ... RETURNING.)
 SELECT COUNT(*) FILTER (WHERE NOT isfinite(value)) AS bad,
        MAX(value) FILTER (WHERE kind = 'loss') AS loss
-FROM step_tape WHERE kind IN ('loss', 'gradient', 'param');
+FROM step_tape WHERE kind IN ('loss', 'gradient', 'param', 'param_rowid');
 
 -- name: attach_snapshot
 -- A fresh snapshot file, attached for copying into.

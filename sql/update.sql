@@ -39,6 +39,29 @@ SELECT g.model, g.layer, g.row, g.col, p.value AS param, g.value AS grad
 FROM :grads AS g
 JOIN :params AS p ON p.model = g.model AND p.layer = g.layer AND p.row = g.row AND p.col = g.col;
 
+-- name: parameters_above
+-- The parameters of the models in this batch but layer 1's weights (a wide sparse layer 1's
+-- touched weights come with their gradient: gradient_products).
+SELECT w.model, w.layer, w.row, w.col, w.value FROM weights AS w
+WHERE w.layer > 1 AND w.model IN (SELECT r.model FROM :rows AS r)
+UNION ALL
+SELECT b.model, b.layer, -1 AS row, b.col, b.value FROM biases AS b
+WHERE b.model IN (SELECT r.model FROM :rows AS r);
+
+-- name: touched_gradients_products
+-- touched_gradients with a wide sparse layer 1 (:grad1, from gradient_products): its weights
+-- take their value (and rowid, rid) from there, the other parameters from :params
+-- (parameters_above).
+SELECT g.model, 1 AS layer, CAST(g.row AS INTEGER) AS row, CAST(g.col AS INTEGER) AS col,
+       g.param, g.value AS grad, g.rid
+FROM :grad1 AS g WHERE g.row >= 0
+UNION ALL
+SELECT g.model, g.layer, g.row, g.col, p.value AS param, g.value AS grad,
+       CAST(NULL AS BIGINT) AS rid
+FROM :grads AS g
+JOIN :params AS p ON p.model = g.model AND p.layer = g.layer AND p.row = g.row AND p.col = g.col
+WHERE g.layer > 1 OR g.row < 0;
+
 -- name: all_gradients
 -- Every parameter's g = ∂L/∂p + l1·sign(p): the L1 penalty l1·Σ|p| is part of the loss;
 -- a parameter no sample of the batch reached has ∂L/∂p = 0.
@@ -87,6 +110,11 @@ WHERE s.name = 'step' AND s.model IN (SELECT r.model FROM :rows AS r);
 -- name: sgd
 -- p ← p − lr · g
 SELECT g.model, g.layer, g.row, g.col, g.param - l.lr * g.grad AS param
+FROM :g AS g JOIN :lr AS l ON l.model = g.model;
+
+-- name: sgd_rowid
+-- p ← p − lr · g, keeping each layer-1 weight's rowid (rid) for apply_weights_rowid
+SELECT g.model, g.layer, g.row, g.col, g.param - l.lr * g.grad AS param, g.rid
 FROM :g AS g JOIN :lr AS l ON l.model = g.model;
 
 -- name: momentum
@@ -141,6 +169,17 @@ FROM (SELECT g.model, g.layer, g.row, g.col, g.param, l.lr, t.t, m.beta1, m.beta
 SELECT u.model, :kind AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, :value AS value
 FROM :source AS u;
 
+-- name: tape_update_keyed
+-- The new values of the parameters found by their key (no rowid: rid is NULL).
+SELECT u.model, 'param' AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, u.param AS value
+FROM :source AS u WHERE u.rid IS NULL;
+
+-- name: tape_update_rowid
+-- The new values of a wide sparse layer 1's touched weights, found by their rowid (in row;
+-- kind param_rowid): the update by rowid costs about half the join on the four keys.
+SELECT u.model, 'param_rowid' AS kind, u.layer, u.rid AS row, u.col, u.param AS value
+FROM :source AS u WHERE u.rid IS NOT NULL;
+
 -- name: tape_scalar
 -- A per-model number on the tape (kind lr, grad_norm or step; layer 0).
 SELECT s.model, :kind AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col, :value AS value
@@ -152,6 +191,12 @@ UPDATE weights AS w SET value = t.value
 FROM step_tape AS t
 WHERE t.kind = 'param' AND t.row >= 0
   AND t.model = w.model AND t.layer = w.layer AND t.row = w.row AND t.col = w.col;
+
+-- name: apply_weights_rowid
+-- W ← the new weights that the lean sparse step found by rowid (DuckDB only)
+UPDATE weights AS w SET value = t.value
+FROM step_tape AS t
+WHERE t.kind = 'param_rowid' AND w.rowid = t.row;
 
 -- name: apply_biases
 -- b ← the step's new biases
@@ -196,7 +241,8 @@ SELECT g.model, $run, $epoch, $step,
 FROM step_tape AS g JOIN step_tape AS l ON l.model = g.model AND l.kind = 'lr'
 WHERE g.kind = 'loss'
   AND NOT EXISTS (SELECT 1 FROM step_tape AS t
-                  WHERE t.kind IN ('loss', 'gradient', 'param') AND NOT isfinite(t.value))
+                  WHERE t.kind IN ('loss', 'gradient', 'param', 'param_rowid')
+                    AND NOT isfinite(t.value))
 RETURNING model;
 
 -- name: keep_last_step

@@ -19,12 +19,14 @@ DIALECTS = ("duckdb", "postgres", "spark")
 ROLES = {"epoch": "once per epoch: the samples' order and batches",
          "batches": "once per epoch: the loop's bound",
          "step": "every step: forward, error, backward and update phases as one statement "
-                 "(the tape: the loss, the gradients and the update)",
+                 "(the tape: the loss and the update)",
          "step_full": "instead of step, for the run's last step (and with validation, every "
                       "epoch's last): the same step, its tape holding every intermediate too, "
                       "for last_step",
          "check": "every step: refuse a non-finite loss, gradient or new weight",
          "update": "every step: the new weights, biases and optimizer state copied in",
+         "update_lean": "after a lean step of a wide sparse model: layer 1's new weights "
+                        "copied in by rowid, then the others",
          "log": "every step: the training_log row, written only when the step's loss, "
                 "gradients and new weights are all finite (else the step is refused)"}
 
@@ -46,8 +48,11 @@ class Phase:
 def phases(net: M.Network) -> list[Phase]:
     """The statements of a training run for net, in the order they run."""
     from .train import Statements
-    out = []
+    out, seen = [], []
     for part, value in vars(Statements(net)).items():
+        if any(value is v for v in seen):   # (update_lean, where it is update itself)
+            continue
+        seen.append(value)
         trees = value if isinstance(value, list) else [value]
         for i, tree in enumerate(trees):
             if isinstance(tree, exp.Expression):

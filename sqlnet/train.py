@@ -23,6 +23,7 @@ from .data import Source
 from .db import Database
 from .errors import SqlnetError
 from .phases import chunk as chunk_statement
+from .phases import rowid_applies
 from .phases import scores
 from .phases import steps as step_statements
 from .prepare import prepare
@@ -142,18 +143,24 @@ class Statements:
 
     fold_check = True
 
-    def __init__(self, net: M.Network, validate: bool = False, fold_check: bool | None = None):
+    def __init__(self, net: M.Network, validate: bool = False, fold_check: bool | None = None,
+                 sparse: bool = False, rowid: bool = False):
         if fold_check is not None:
             self.fold_check = fold_check
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
         # the tape without z, a and delta; and the run's last step's, which last_step keeps
-        self.step, self.step_full = step_statements(net)
+        self.step, self.step_full = step_statements(net, sparse=True, rowid=rowid) \
+            if sparse else step_statements(net)
         self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
             self.update.append(query("apply_state"))
+        # after a lean step whose tape hands layer 1's weights over by rowid (param_rowid)
+        by_rowid = sparse and rowid and rowid_applies(net, sparse)
+        self.update_lean = [query("apply_weights_rowid"), *self.update] if by_rowid \
+            else self.update
         self.log = query("log_step")
         if not self.fold_check:
             self.log.set("returning", None)
@@ -164,10 +171,19 @@ class Statements:
     @classmethod
     def for_run(cls, db: Database, net: M.Network, run: int) -> Statements:
         st = cls(net, validate=bool(db.scalar(query("valid_count"), model=net.model)),
-                 fold_check=returning_applies(_engine(db)))
+                 fold_check=returning_applies(_engine(db)), sparse=sparse_data(db, net),
+                 rowid=_engine(db) == "duckdb")
         st.history = bool(db.scalar(query("run_keeps_history"), model=net.model, run=run))
         st.many = db.scalar(query("pass_models")) > 1
         return st
+
+
+def sparse_data(db: Database, net: M.Network) -> bool:
+    """Whether a batch stores fewer inputs than layer 1 has (wide sparse data, e.g. bag of
+    words): then a step keeps layer 1's products and, with plain SGD, touches only the
+    weights the batch reaches (sqlnet.phases.steps, sparse)."""
+    per_row, rows = db.rows(query("inputs_per_row"))[0]
+    return bool(rows) and per_row * min(net.batch_size or rows, rows) < net.widths[0]
 
 
 def validation_statement(net: M.Network) -> exp.Expression:
@@ -430,7 +446,7 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
                               f"{str(e).strip().splitlines()[0]}; {KEPT}") from None
         if st.check is not None and db.rows(st.check)[0][0]:
             _diverged(db, epoch, step)
-        for tree in st.update:
+        for tree in st.update if full else st.update_lean:
             db.run(tree)
         logged = db.rows(st.log, batch=batch, wall_ms=(time.perf_counter() - t0) * 1000,
                          run=plan.run, epoch=epoch, step=step)
