@@ -146,6 +146,22 @@ def sparse_wide() -> tuple[str, str]:
     return str(xs), str(ys)
 
 
+def sparse_cells() -> str:
+    """sparse_wide's inputs and labels as one long Parquet file for `--long`: the inputs'
+    cells, and each row's label in column SPARSE_D (stored even when 0)."""
+    import duckdb
+    xs, ys = sparse_wide()
+    path = CACHE / "sparse_wide_cells.parquet"
+    if not path.exists():
+        con = duckdb.connect()
+        con.execute(f"""COPY (SELECT row, col, value FROM '{xs}'
+            UNION ALL SELECT row, {SPARSE_D} AS col, CAST(label AS DOUBLE) AS value FROM '{ys}')
+            TO '{path}.tmp' (FORMAT parquet)""")
+        con.close()
+        os.replace(f"{path}.tmp", path)
+    return str(path)
+
+
 if __name__ == "__main__":
     what = sys.argv[1:] or ["iris", "digits"]
     for w in what:
