@@ -208,9 +208,8 @@ def sqlnet_long(spec: dict) -> dict:
     """A new model, its training data INSERTed by SQL into train_rows/inputs/targets, then
     sqlnet's own training loop (sqlnet.train._loop, the code train() runs after loading).
 
-    Used where sqlnet's loader cannot take the data: it reads wide CSV/Parquet/tables only,
-    and 50,000 columns (or 784 million cells staged before the zeros are dropped) are not
-    practical. Only the loading differs from train(); every step is sqlnet's."""
+    paired.py and profile_sparse.py time the steps this way, without a loader in the way;
+    run.py's workloads go through train() (wide files, or --long cells)."""
     from sqlnet.db import Database
     from sqlnet.train import Interrupted, _loop, _plan, threads
     path = spec.get("db", ":memory:")
