@@ -65,9 +65,11 @@ def class_count(db: Database, target: str) -> int:
 
 
 def load(db: Database, source: Source, features: list[str], targets: list[str] | None,
-         model: int, task: str, learn_classes: bool) -> Loaded:
-    """The cells as loaded_rows, loaded_inputs and loaded_targets (see the module's doc)."""
-    stage_cells(db, source)
+         model: int, task: str, learn_classes: bool, staged: bool = False) -> Loaded:
+    """The cells as loaded_rows, loaded_inputs and loaded_targets (see the module's doc);
+    staged: stage_cells has staged them already."""
+    if not staged:
+        stage_cells(db, source)
     db.run(query("cells_rows"), model=model)
     db.run(query("cells_inputs"), model=model)
     if targets:

@@ -95,16 +95,18 @@ def _check_file(path: str) -> None:
 
 
 def load(db: Database, source: Source, features: list[str], targets: list[str] | None,
-         model: int = 0, task: str = "regression", learn_classes: bool = False) -> Loaded:
-    """Stage source and keep its features (and targets, if given) as long tables.
+         model: int = 0, task: str = "regression", learn_classes: bool = False,
+         staged: bool = False) -> Loaded:
+    """Stage source (unless staged: it is staged already) and keep its features (and
+    targets, if given) as long tables.
 
     task is the model's: classification targets are labels, made one-hot through the
     `classes` table (which learn_classes lets a first training run fill in).
     """
     if source.long:
         from .cells import load as load_cells   # cells builds on this module's stage
-        return load_cells(db, source, features, targets, model, task, learn_classes)
-    types = stage(db, source)
+        return load_cells(db, source, features, targets, model, task, learn_classes, staged)
+    types = dict(db.columns("staging")) if staged else stage(db, source)
     _check_columns(source, types, features, "feature")
     for name in features:
         _check_numeric(source, types, name, "feature")

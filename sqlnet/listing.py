@@ -49,7 +49,12 @@ def phases(net: M.Network) -> list[Phase]:
     """The statements of a training run for net, in the order they run."""
     from .train import Statements
     out, seen = [], []
-    for part, value in vars(Statements(net)).items():
+    st, parts = Statements(net), {}
+    steps = {"step": st.step, "step_full": st.step_full}  # built when first asked for
+    for part, value in vars(st).items():
+        if not part.startswith("_") and part not in steps:
+            parts.update({part: value, **(steps if part == "batches" else {})})
+    for part, value in parts.items():
         if any(value is v for v in seen):   # (update_lean, where it is update itself)
             continue
         seen.append(value)

@@ -30,7 +30,7 @@ def prepare(db: Database, source: Source, targets: list[str], features: list[str
     for m in models:
         reset_state(db, dataclasses.replace(net, model=m), old)
     loaded = load(db, source, M.feature_names(db, net.model), targets, net.model,
-                  net.task, learn_classes=True)
+                  net.task, learn_classes=True, staged=old is None)  # new_model staged it
     if len(models) > 1:
         if old is None:
             many.copy_names(db, models)

@@ -8,6 +8,7 @@ settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -150,9 +151,9 @@ class Statements:
         key = chain("m.seed * 1000003 + $epoch", "t.row")
         self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
         self.batches = query("batch_count")
-        # the tape without z, a and delta; and the run's last step's, which last_step keeps
-        self.step, self.step_full = step_statements(net, sparse=True, rowid=rowid) \
-            if sparse else step_statements(net)
+        # the tape without z, a and delta, and the run's last step's, which last_step keeps:
+        # built when first asked for (a run in chunks takes only the last step alone)
+        self._net, self._sparse, self._rowid = net, sparse, rowid
         self.check = None if self.fold_check else query("step_check")
         self.update = [query("apply_weights"), query("apply_biases")]
         if net.controls.state:
@@ -167,6 +168,22 @@ class Statements:
         self.validate = validation_statement(net) if validate else None
         self.history = False    # keep every epoch's weights
         self.many = False       # more than one model in the pass
+
+    @functools.cached_property
+    def step(self) -> exp.Expression:
+        if "step_full" in vars(self):
+            return self._build((False,))[0]
+        self.step_full = self._build((False, True))[1]  # both from one composition
+        return self._built[0]
+
+    @functools.cached_property
+    def step_full(self) -> exp.Expression:
+        return self._build((True,))[0]
+
+    def _build(self, tapes: tuple[bool, ...]) -> list[exp.Expression]:
+        self._built = step_statements(self._net, tapes=tapes, sparse=self._sparse,
+                                      rowid=self._rowid and self._sparse)
+        return self._built
 
     @classmethod
     def for_run(cls, db: Database, net: M.Network, run: int) -> Statements:

@@ -136,8 +136,11 @@ class Engine:
         pass
 
 
-def positions_named(tree: exp.Expression) -> exp.Expression:
-    """Each ? named by its position in the statement as written, before a rewrite moves it."""
+def positions_named(tree: exp.Expression, copy: bool = True) -> exp.Expression:
+    """Each ? named by its position in the statement as written, before a rewrite moves it
+    (in a copy; without copy, a tree with no ? is returned itself)."""
+    if not copy and not any(not p.this for p in tree.find_all(exp.Placeholder)):
+        return tree
     tree = tree.copy()
     for i, p in enumerate([p for p in tree.find_all(exp.Placeholder, bfs=False) if not p.this]):
         p.set("this", f"sqlnet_pos_{i}")

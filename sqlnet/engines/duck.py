@@ -10,7 +10,7 @@ import duckdb
 from sqlglot import exp
 
 from ..errors import SqlnetError
-from .base import Engine
+from .base import Engine, positions_named
 
 
 class DuckDB(Engine):
@@ -24,6 +24,10 @@ class DuckDB(Engine):
     @classmethod
     def open(cls, path: str, read_only: bool = False) -> "DuckDB":
         return cls(_connect(path, read_only), path)
+
+    def statements(self, tree: exp.Expression) -> list[tuple[str, list]]:
+        # nothing is rewritten, and rendering copies the tree: no copy to name ? slots in
+        return [self.render(positions_named(tree, copy=False))]
 
     def render(self, tree: exp.Expression) -> tuple[str, list]:
         # DuckDB binds $name and ? itself: the text keeps them.
