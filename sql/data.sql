@@ -46,6 +46,10 @@ SELECT $model AS model, CAST(DENSE_RANK() OVER (ORDER BY s.label) - 1 AS INTEGER
        CAST(s.label AS VARCHAR) AS label
 FROM (SELECT DISTINCT :label AS label FROM staging AS s) AS s;
 
+-- name: stored_class_count
+-- How many classes the model has (none before its first training data names them).
+SELECT COUNT(*) AS n FROM classes AS c WHERE c.model = $model;
+
 -- name: unknown_labels
 -- Labels the model has no class for.
 SELECT DISTINCT CAST(:label AS VARCHAR) AS label FROM staging AS s

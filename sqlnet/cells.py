@@ -87,8 +87,7 @@ def _targets(db, source, targets, model, task, learn_classes) -> None:
                                   f"the first in row {first}")
         return
     db.run(query("cells_labels"), target=targets[0])
-    if learn_classes and not db.sql("SELECT COUNT(*) FROM classes WHERE model = ?",
-                                     [model]).fetchone()[0]:
+    if learn_classes and not db.scalar(query("stored_class_count"), model=model):
         db.run(query("store_classes", new_classes=exp.paren(query("cells_new_classes"))), model=model)
     unknown = [r[0] for r in db.rows(query("cells_unknown_labels"), model=model)]
     if unknown:

@@ -161,7 +161,7 @@ def _class_targets(db: Database, source: Source, name: str, model: int, learn: b
     if n:
         raise SqlnetError(f"target column {name!r} of {source} has {n} empty cell(s), "
                           f"the first in data row {first + 1}")
-    if learn and not db.sql("SELECT COUNT(*) FROM classes WHERE model = ?", [model]).fetchone()[0]:
+    if learn and not db.scalar(query("stored_class_count"), model=model):
         db.run(query("store_classes", new_classes=exp.paren(query("new_classes", label=label))),
                model=model)
     unknown = [r[0] for r in db.rows(query("unknown_labels", label=label), model=model)]

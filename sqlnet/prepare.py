@@ -36,7 +36,7 @@ def prepare(db: Database, source: Source, targets: list[str], features: list[str
             many.copy_names(db, models)
         many.route_rows(db, s.group_by, source, local=True)
     if net.task == "classification":
-        n = db.sql("SELECT COUNT(*) FROM classes WHERE model = ?", [net.model]).fetchone()[0]
+        n = db.scalar(query("stored_class_count"), model=net.model)
         if n != net.widths[-1]:
             raise SqlnetError(f"the data has {n} classes but the output layer has "
                               f"{net.widths[-1]} units")
