@@ -131,7 +131,10 @@ def engine_limit(db, max_batches: int | None = None) -> dict:
     Z1 = X·W1, Z2 = Z1·W2, D1 = D2·W2ᵀ, G2 = Z1ᵀ·D2, G1 = Xᵀ·D1, with the bias as a
     constant-1 input column (so the join row counts equal sqlnet's exactly), on sqlnet's own
     epoch_inputs table. No activation, loss, tape, update, log or transaction: only the
-    joins and GROUP BY sums (Z2 stands in for the output delta D2, Z1 for A1)."""
+    joins and GROUP BY sums (Z2 stands in for the output delta D2, Z1 for A1). The result is
+    the sum of G1 and G2, so that every product's sums are computed: with only the groups
+    counted, DuckDB's optimizer drops every SUM as unused and the "limit" times the joins and
+    the grouping of keys alone (as it did before 2026-11-28)."""
     con = db.con
     con.execute("""CREATE OR REPLACE TEMP TABLE lim_p1 AS
         SELECT row, col, value FROM weights WHERE layer = 1
@@ -157,7 +160,7 @@ def engine_limit(db, max_batches: int | None = None) -> dict:
                         FROM a1 AS a JOIN z2 AS d ON d.row = a.row GROUP BY a.col, d.col),
     g1 AS MATERIALIZED (SELECT x.col AS row, d.col, SUM(x.value * d.value) AS value
                         FROM x JOIN d1 AS d ON d.row = x.row GROUP BY x.col, d.col)
-    SELECT (SELECT COUNT(*) FROM g1) + (SELECT COUNT(*) FROM g2) AS n
+    SELECT (SELECT SUM(value) FROM g1) + (SELECT SUM(value) FROM g2) AS s
     """
     batches = con.execute("SELECT MAX(batch) + 1 FROM epoch_rows").fetchone()[0]
     todo = batches if not max_batches else min(batches, max_batches)

@@ -41,3 +41,8 @@ CREATE TABLE snapshot.:target AS SELECT * FROM :source;
 -- name: set_threads
 -- How many threads DuckDB runs the phases on (1: the same bits on every run).
 SET threads = $n;
+
+-- name: set_disabled_optimizers
+-- DuckDB's optimizer passes left out, comma-separated ('' for none): a chunk of a large
+-- network is planned without join_order (sqlnet.train.Chunks.optimizers_off).
+SET disabled_optimizers = $names;

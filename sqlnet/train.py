@@ -300,6 +300,9 @@ def _chunk_steps_asked() -> int:
 CHUNK_STEPS = _chunk_steps_asked()
 CHUNK_MAX = 1000          # steps
 CHUNK_WORK = 3e8          # multiply-adds of the dense products (a few seconds of DuckDB work)
+# From this many multiply-adds a step, a chunk is planned without DuckDB's join_order pass
+# (benchmarks/NOTES.md §9: mnist-shape 0.73-0.76 of the time a step; digits, 1.5e5, no gain).
+CHUNK_JOIN_ORDER_WORK = 1e6
 
 
 @dataclass
@@ -319,24 +322,31 @@ class Chunks:
     last_epoch: int     # early stopping ends the run there)
     statement: exp.Expression
     log: exp.Expression
+    optimizers_off: str = ""  # DuckDB optimizer passes the chunk statement is planned without
 
     @classmethod
     def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan, reorder: bool,
                 snapshot: str | None) -> Chunks | None:
-        limit = CHUNK_STEPS or cls.steps(net, min(net.batch_size or plan.rows, plan.rows))
+        rows = min(net.batch_size or plan.rows, plan.rows)
+        limit = CHUNK_STEPS or cls.steps(net, rows)
         if (limit < 2 or st.many or plan.epoch > plan.last_epoch
                 or not chunk_applies(_engine(db))):
             return None
         span = not (reorder or st.validate or st.history or snapshot)
+        off = "join_order" if cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK else ""
         return cls(limit, span, bool(st.validate), plan.last_epoch, chunk_statement(net),
-                   query("log_chunk"))
+                   query("log_chunk"), off)
 
     @staticmethod
-    def steps(net: M.Network, rows: int) -> int:
+    def work(net: M.Network, rows: int) -> int:
+        """The multiply-adds of a step's dense forward products, for a batch of rows."""
+        return rows * sum(a * b for a, b in zip(net.widths, net.widths[1:]))
+
+    @classmethod
+    def steps(cls, net: M.Network, rows: int) -> int:
         """The model's chunk length: bounded by the work of its dense products, so that a
         chunk of a large model (and a Ctrl-C's wait for its end) stays a few seconds."""
-        work = rows * sum(a * b for a, b in zip(net.widths, net.widths[1:]))
-        return int(max(1, min(CHUNK_MAX, CHUNK_WORK // max(work, 1))))
+        return int(max(1, min(CHUNK_MAX, CHUNK_WORK // max(cls.work(net, rows), 1))))
 
     def length(self, done: int, epoch: int, batch: int, batches: int) -> int:
         """How many steps the chunk from this position takes (1: a step of its own)."""
@@ -374,9 +384,10 @@ def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan,
     lo, hi = (batch, batch + n - 1) if batch + n <= batches else (0, batches - 1)
     try:
         with db.transaction():
-            db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
-                   first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
-                   lo=lo, hi=hi, model=net.model)
+            with db.engine.optimizers_off(ch.optimizers_off):
+                db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
+                       first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
+                       lo=lo, hi=hi, model=net.model)
             for tree in st.update:
                 db.run(tree)
             if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):

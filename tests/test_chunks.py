@@ -108,6 +108,29 @@ def test_chunks_equal_one_statement_per_step(monkeypatch, tmp_path, name):
     assert {r[0] for r in chunks["last_step"]} >= {"z", "activation", "delta", "gradient", "loss"}
 
 
+@pytest.mark.parametrize("name", ["adam-dropout-class-weights", "validation-history-nesterov"])
+def test_chunks_planned_without_join_order_are_the_same(monkeypatch, tmp_path, name):
+    """A large network's chunk is planned without DuckDB's join_order pass (a plan choice,
+    not a change of the SQL): the same training, and the setting is back afterwards."""
+    steps, _ = run(monkeypatch, tmp_path, name, 1)
+    monkeypatch.setattr(T, "CHUNK_JOIN_ORDER_WORK", 0)   # every network counts as large
+    seen = []
+    from sqlnet.engines.duck import DuckDB
+    off = DuckDB.optimizers_off
+    monkeypatch.setattr(DuckDB, "optimizers_off", lambda self, names: seen.append(
+        (names, self.con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]))
+        or off(self, names))
+    chunks, calls = run(monkeypatch, tmp_path, name, CASES[name][2])
+    assert calls and seen and all(s == ("join_order", "") for s in seen)
+    for what in QUERIES:
+        close(chunks[what], steps[what], what)
+    with Database(":memory:") as db:
+        with db.engine.optimizers_off("join_order"):
+            assert db.sql("SELECT current_setting('disabled_optimizers')").fetchone()[0] \
+                == "join_order"
+        assert db.sql("SELECT current_setting('disabled_optimizers')").fetchone()[0] == ""
+
+
 def test_spanning_chunks_equal_the_reference(monkeypatch, tmp_path, db):
     """No shuffle, chunks of 7 steps over epochs of 4 batches: each chunk crosses an epoch
     boundary mid-epoch; adam, cosine schedule, dropout (its masks keyed by epoch and batch)."""

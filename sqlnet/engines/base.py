@@ -127,6 +127,11 @@ class Engine:
         """Run the block on n threads, where the engine lets a connection choose."""
         yield
 
+    @contextlib.contextmanager
+    def optimizers_off(self, names: str):
+        """Run the block with these optimizer passes off, where the engine has them (DuckDB)."""
+        yield
+
     def snapshot(self, path: str, tables: list[str]) -> None:
         from ..errors import SqlnetError
         raise SqlnetError(f"--snapshot writes a DuckDB file from a DuckDB database; on {self.kind} "

@@ -82,6 +82,20 @@ class DuckDB(Engine):
         finally:
             self.con.execute(query("set_threads").sql("duckdb"), {"n": int(old)})
 
+    @contextlib.contextmanager
+    def optimizers_off(self, names: str):
+        if not names:
+            yield
+            return
+        from ..queries import query
+        old = self.con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+        both = ",".join(n for n in (old, names) if n)
+        self.con.execute(query("set_disabled_optimizers").sql("duckdb"), {"names": both})
+        try:
+            yield
+        finally:
+            self.con.execute(query("set_disabled_optimizers").sql("duckdb"), {"names": old})
+
     def snapshot(self, path: str, tables: list[str]) -> None:
         """Written beside the target and renamed over it, so a reader sees a whole epoch or
         the one before, never half of one."""
