@@ -371,8 +371,11 @@ def render(results: dict) -> str:
                      "sqlnet's epoch, only the five products of a step (Z1 = X·W1, Z2 = A1·W2, "
                      "D1 = D2·W2ᵀ, G2 = A1ᵀ·D2, G1 = Xᵀ·D1) as materialized CTEs of one "
                      "statement, over sqlnet's epoch_inputs table, with the bias as a constant "
-                     "column so the join rows equal sqlnet's. No activation, loss, tape, update, "
-                     "log or transaction. Its s/epoch is per-batch time × batches "
+                     "column so the join rows equal sqlnet's; it returns the sum of G1 and G2, so "
+                     "that every product's sums are computed (until 2026-11-28 it returned their "
+                     "row counts, and DuckDB dropped every SUM as unused: NOTES.md §9). No "
+                     "activation, loss, tape, update, log or transaction. Its s/epoch is per-batch "
+                     "time × batches "
                      f"(batches measured: {w['baselines']['engine_limit']['batches_measured']}).")
         if name == "sparse-wide":
             L.append("- sqlnet reads the data as long cells (--long: the non-zeros and a label "
