@@ -466,6 +466,7 @@ def _step(db: Database, st: Statements, net: M.Network, plan: Plan, batch: int, 
     """
     t0 = time.perf_counter()
     with db.transaction():
+        db.engine.plan_step()
         try:
             db.run(st.step_full if full else st.step, batch=batch, step=step, epoch=epoch,
                    e=epoch - plan.first, epochs=plan.last_epoch - plan.first + 1)

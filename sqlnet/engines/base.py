@@ -127,6 +127,10 @@ class Engine:
         """Run the block on n threads, where the engine lets a connection choose."""
         yield
 
+    def plan_step(self) -> None:
+        """Inside a step's transaction, before its statements: the planner settings they
+        run with, where an engine needs some (PostgreSQL)."""
+
     @contextlib.contextmanager
     def optimizers_off(self, names: str):
         """Run the block with these optimizer passes off, where the engine has them (DuckDB)."""

@@ -45,6 +45,12 @@ class Postgres(Engine):
     def _escape(self, text: str) -> str:
         return text.replace("%", "%%")
 
+    def plan_step(self) -> None:
+        # Without statistics for the step's CTEs, PostgreSQL planned the hidden delta
+        # Δˡ = Δˡ⁺¹·Wˡ⁺¹ᵀ as a nested loop scanning the weights once per row of Δˡ⁺¹
+        # (benchmarks/NOTES.md §5); hash joins instead, for this transaction only.
+        self.execute("SET LOCAL enable_nestloop = off", [])
+
     def rewrite(self, tree: exp.Expression) -> list[exp.Expression]:
         tree = base.unpivot(tree, _values)
         tree = base.star_replace(tree, self.columns)
