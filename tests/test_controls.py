@@ -133,7 +133,8 @@ def test_dropout_zero_equals_no_dropout_and_masks_follow_the_seed(tmp_path, monk
                     def forced(net):
                         return dataclasses.replace(
                             net, controls=dataclasses.replace(net.controls, dropout=0.5))
-                    m.setattr(T, "step_statements", lambda net: phases.steps(forced(net)))
+                    m.setattr(T, "step_statements",
+                              lambda net, **k: phases.steps(forced(net), **k))
                     m.setattr(T, "chunk_statement", lambda net: phases.chunk(forced(net)))
                 train(d, Source(str(path)), tnames, settings=Settings(epochs=2, shuffle=False))
             return params_as_arrays(M.parameters(d))
