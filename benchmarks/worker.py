@@ -35,7 +35,7 @@ def _settings(spec):
     s = spec["settings"]
     return Settings(epochs=spec.get("epochs", 1), hidden=s["hidden"], activation=s["activation"],
                     loss=s["loss"], lr=s["lr"], batch_size=s["batch_size"], seed=s.get("seed", 0),
-                    threads=spec.get("threads", 1))
+                    threads=spec.get("threads"))
 
 
 class LoopClock:
@@ -52,6 +52,7 @@ class LoopClock:
 
         def loop(*a, **k):
             self.start = time.perf_counter()
+            self.threads = int(a[0].sql("SELECT current_setting('threads')").fetchone()[0])
             self.rss_at_start = rss_mib()
             if stop_after_s:
                 self.timer = threading.Timer(stop_after_s, os.kill, (os.getpid(), signal.SIGINT))
@@ -102,6 +103,7 @@ def sqlnet_api(spec: dict) -> dict:
         loop_s = time.perf_counter() - clock.start
     clock.stop()
     out = {"load_s": clock.start - t0, "loop_s": loop_s, "interrupted": interrupted,
+           "threads": report.threads if not interrupted else clock.threads,
            "rss_after_load_mib": clock.rss_at_start, "rss_after_training_mib": rss_mib()}
     out.update(_log_stats(db))
     rows = db.sql("SELECT COUNT(*) FROM train_rows").fetchone()[0]
@@ -118,12 +120,23 @@ def sqlnet_api(spec: dict) -> dict:
         out["epoch_s"] = loop_s / epochs
         out["partial"] = False
     if spec.get("limit"):
-        con.execute(f"SET threads = {int(spec.get('threads', 1))}")
-        out["limit"] = engine_limit(db, spec.get("limit_batches"))
+        out["limit"] = best_limit(db, out["threads"], spec.get("limit_batches"))
     if spec.get("weights"):
         from sqlnet import model as M
         out["weights"] = M.parameters(db)
     return out
+
+
+def best_limit(db, used: int, max_batches: int | None = None) -> dict:
+    """The engine limit on 1 thread and on the threads sqlnet used, whichever is faster (the
+    limit is the best the engine does, so the efficiency is never flattered by a slow one)."""
+    from sqlnet.train import threads
+    per = {}
+    for t in sorted({1, used}):
+        with threads(db, t):
+            per[t] = engine_limit(db, max_batches)
+    best = min(per, key=lambda t: per[t]["epoch_s"])
+    return {**per[best], "threads": best, "by_threads": {t: r["epoch_s"] for t, r in per.items()}}
 
 
 def engine_limit(db, max_batches: int | None = None) -> dict:
@@ -214,7 +227,7 @@ def sqlnet_long(spec: dict) -> dict:
     paired.py and profile_sparse.py time the steps this way, without a loader in the way;
     run.py's workloads go through train() (wide files, or --long cells)."""
     from sqlnet.db import Database
-    from sqlnet.train import Interrupted, _loop, _plan, threads
+    from sqlnet.train import Interrupted, _loop, _plan, thread_count, threads
     path = spec.get("db", ":memory:")
     if path != ":memory:":
         for p in (path, path + ".wal"):
@@ -230,19 +243,21 @@ def sqlnet_long(spec: dict) -> dict:
     stop = spec.get("stop_after_s")
     timer = threading.Timer(stop, os.kill, (os.getpid(), signal.SIGINT)) if stop else None
     interrupted = False
-    with threads(db, spec.get("threads", 1)):
+    plan = _plan(db, net, run)
+    n_threads = thread_count(spec.get("threads"), net, plan.rows)
+    with threads(db, n_threads):
         t1 = time.perf_counter()
         if timer:
             timer.start()
         try:
-            report = _loop(db, net, _plan(db, net, run), True, sys.stderr)
+            report = _loop(db, net, plan, True, sys.stderr)
             loop_s = report.seconds
         except Interrupted:
             interrupted = True
             loop_s = time.perf_counter() - t1
         if timer:
             timer.cancel()
-    out.update({"loop_s": loop_s, "interrupted": interrupted})
+    out.update({"loop_s": loop_s, "interrupted": interrupted, "threads": n_threads})
     out.update(_log_stats(db))
     out["rows"] = db.sql("SELECT COUNT(*) FROM train_rows").fetchone()[0]
     out["nnz"] = db.sql("SELECT COUNT(*) FROM train_inputs").fetchone()[0]
@@ -250,8 +265,7 @@ def sqlnet_long(spec: dict) -> dict:
     out["steps_per_epoch"] = -(-out["rows"] // s["batch_size"])
     _finish_partial(out, loop_s, out["steps_per_epoch"])
     if spec.get("limit"):
-        with threads(db, spec.get("threads", 1)):
-            out["limit"] = engine_limit(db, spec.get("limit_batches"))
+        out["limit"] = best_limit(db, n_threads, spec.get("limit_batches"))
     db.close()
     if path != ":memory:" and not spec.get("keep_db"):
         for p in (path, path + ".wal"):

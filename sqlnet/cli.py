@@ -41,6 +41,15 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _threads(text: str) -> int | None:
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads or auto, got {text!r}") from None
+
+
 def _layers(text: str) -> list[list[int]]:
     try:
         return [[int(w) for w in part.split("x")] for part in text.split(",") if part.strip()]
@@ -84,9 +93,10 @@ def build_parser() -> Parser:
                    help="continue the last run where it stopped (after a kill or Ctrl-C)")
     c.add_argument("--snapshot", metavar="FILE",
                    help="after every epoch, copy the model to FILE for reading while training")
-    c.add_argument("--threads", type=int, default=1,
-                   help="DuckDB threads (default 1: every run gives the same bits; more is "
-                        "faster on large data but may differ in the last bit)")
+    c.add_argument("--threads", type=_threads, default=None,
+                   help="DuckDB threads, or auto (the default): one thread for a small step "
+                        "(every run gives the same bits), every core for a large one (faster, "
+                        "but the last bit may differ from run to run); 1 for the same bits always")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("sweep", help="train every combination of settings together; a leaderboard",
@@ -115,7 +125,8 @@ def build_parser() -> Parser:
     for flag, kind, text in CONTROL_FLAGS:
         if flag not in ("--patience", "--min-delta"):
             c.add_argument(flag, type=kind, help=text)
-    c.add_argument("--threads", type=int, default=1, help="DuckDB threads (default 1)")
+    c.add_argument("--threads", type=_threads, default=None,
+                   help="DuckDB threads, or auto (the default; see train --help)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
     c = sub.add_parser("predict", help="predict with the model",

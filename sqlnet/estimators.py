@@ -139,7 +139,11 @@ class _SqlnetMLP(BaseEstimator):
                         batch_size=int(self.batch_size), seed=int(seed), shuffle=bool(self.shuffle),
                         hidden=[int(h) for h in self.hidden_layer_sizes], activation=self.activation,
                         output_activation=getattr(self, "output_activation", None),
-                        loss=self._loss_name(), threads=int(self.threads), **extra)
+                        loss=self._loss_name(), threads=self._threads(), **extra)
+
+    def _threads(self) -> int | None:
+        """threads: None or "auto" by the step's size (sqlnet.train.thread_count), else a count."""
+        return None if self.threads in (None, "auto") else int(self.threads)
 
     def _loss_name(self) -> str:
         return self._loss
@@ -307,7 +311,8 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
 
     The parameters mirror ``sqlnet train``: hidden_layer_sizes (--hidden), activation,
     learning_rate (--lr), batch_size (0: the full batch), max_epochs (--epochs),
-    random_state (--seed; None is 0), shuffle (not --no-shuffle), optimizer, threads;
+    random_state (--seed; None is 0), shuffle (not --no-shuffle), optimizer, threads (None:
+    auto, as --threads);
     database is a .duckdb file that keeps the model (default: in memory); warm_start
     continues training the model already there instead of starting afresh.
 
@@ -319,7 +324,7 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
 
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, optimizer="sgd",
-                 threads=1, database=None, warm_start=False, verbose=False, momentum=None,
+                 threads=None, database=None, warm_start=False, verbose=False, momentum=None,
                  weight_decay=None, l1=None, clip_norm=None, lr_schedule=None, dropout=None,
                  standardize=None, validation_split=None, patience=None):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -378,7 +383,7 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
 
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, loss="mse",
-                 output_activation=None, optimizer="sgd", threads=1, database=None,
+                 output_activation=None, optimizer="sgd", threads=None, database=None,
                  warm_start=False, verbose=False, momentum=None, weight_decay=None, l1=None,
                  clip_norm=None, lr_schedule=None, dropout=None, standardize=None,
                  validation_split=None, patience=None):

@@ -20,7 +20,7 @@ class Settings:
     activation: str = "relu"         # a new model's hidden activation
     output_activation: str | None = None
     loss: str | None = None          # a new model's loss (default: inferred from the target)
-    threads: int = 1                 # DuckDB threads; 1 gives the same bits on every run
+    threads: int | None = None       # DuckDB threads; None: by the step's size (train.thread_count)
     controls: dict = field(default_factory=dict)  # Controls fields to set (optimizer, ...)
     validation: "Validation | None" = None  # data scored after every epoch
     keep_history: bool = False       # keep every epoch's weights in weight_history

@@ -92,8 +92,10 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
         for n in nets:
             P.reset_state(db, n, None)
         run = T._start_run(db, net, source, base.epochs, models=models)
-    with T.threads(db, base.threads):
-        T._loop(db, net, T._plan(db, net, run), quiet, out)
+    plan = T._plan(db, net, run)
+    big = max(nets, key=lambda n: T.Chunks.work(n, min(n.batch_size or plan.rows, plan.rows)))
+    with T.threads(db, T.thread_count(base.threads, big, plan.rows)):
+        T._loop(db, net, plan, quiet, out)
 
 
 def _create(db, source, targets, features, base: T.Settings, model: int, combo) -> M.Network:

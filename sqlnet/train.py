@@ -8,7 +8,9 @@ settings=Settings(hidden=[16], epochs=50))`` creates and trains a classifier.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import os
 import signal
 import sys
 import threading
@@ -43,6 +45,7 @@ class Report:
     seconds: float
     loss: float | None
     stopped: str = "completed"       # or early_stopping
+    threads: int = 1                 # the DuckDB threads it trained on
 
 
 def train(db: Database, source: Source, targets: list[str], features: list[str] | None = None,
@@ -56,13 +59,36 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
     out = out or sys.stderr
     if s.epochs < 0:
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
-    if s.threads < 1:
-        raise SqlnetError(f"--threads must be 1 or more, got {s.threads}")
+    _check_threads(s.threads)
     with db.transaction():
         net, _ = prepare(db, source, targets, features, s)
         run = _start_run(db, net, source, s.epochs, s.keep_history)
-    with threads(db, s.threads):
-        return _loop(db, net, _plan(db, net, run), quiet, out, snapshot)
+    plan = _plan(db, net, run)
+    n = thread_count(s.threads, net, plan.rows)
+    with threads(db, n):
+        return dataclasses.replace(_loop(db, net, plan, quiet, out, snapshot), threads=n)
+
+
+# --threads auto (None): from this many multiply-adds of a step's dense products, every core;
+# below, one thread, where a second costs more than it gives (benchmarks/NOTES.md §10:
+# digits, 1.5e5 a step, 1.13x the time on 2 threads; 8e5 a step 0.82x; mnist-shape 0.7x).
+AUTO_THREADS_WORK = 5e5
+
+
+def thread_count(n: int | None, net: M.Network, rows: int) -> int:
+    """The DuckDB threads a run of net over rows samples trains on: n, or for None (auto)
+    one thread for a small step and every core this process may use for a large one."""
+    _check_threads(n)
+    if n is not None:
+        return n
+    if Chunks.work(net, min(net.batch_size or rows, rows)) < AUTO_THREADS_WORK:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_threads(n: int | None) -> None:
+    if n is not None and n < 1:
+        raise SqlnetError(f"--threads must be 1 or more (or auto), got {n}")
 
 
 @contextlib.contextmanager
@@ -73,8 +99,7 @@ def threads(db: Database, n: int):
     a different order on every run, and floating-point sums then differ in the last bit;
     on one thread a run is reproducible bit for bit (and can be resumed exactly).
     """
-    if n < 1:
-        raise SqlnetError(f"--threads must be 1 or more, got {n}")
+    _check_threads(n)
     with db.engine.threads(n):
         yield
 
@@ -114,7 +139,7 @@ def _plan(db: Database, net: M.Network, run: int) -> Plan:
 
 
 def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
-           snapshot: str | None = None, n_threads: int = 1) -> Report:
+           snapshot: str | None = None, n_threads: int | None = None) -> Report:
     """Continue the model's last run where it stopped (after a kill, a crash or Ctrl-C).
 
     The run's settings, data and shuffle order are all in the database, so the finished run
@@ -128,8 +153,11 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
     if row[1] is not None:
         raise SqlnetError(f"run {row[0]} finished at {row[1]:%Y-%m-%d %H:%M:%S}; "
                           "there is nothing to resume")
-    with threads(db, n_threads):
-        return _loop(db, net, _plan(db, net, row[0]), quiet, out or sys.stderr, snapshot)
+    plan = _plan(db, net, row[0])
+    n = thread_count(n_threads, net, plan.rows)
+    with threads(db, n):
+        return dataclasses.replace(_loop(db, net, plan, quiet, out or sys.stderr, snapshot),
+                                   threads=n)
 
 
 class Statements:
@@ -293,7 +321,6 @@ def chunk_applies(engine: str) -> bool:
 # The most steps one chunk statement takes: SQLNET_CHUNK_STEPS (1: one statement per step,
 # as on other engines), else a function of the model's shape (Chunks.limit).
 def _chunk_steps_asked() -> int:
-    import os  # (here: the module itself needs os only for this)
     return int(os.environ.get("SQLNET_CHUNK_STEPS", "0") or 0)
 
 

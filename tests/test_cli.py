@@ -176,6 +176,7 @@ BAD = [
     ("empty label", ["evaluate", "{db}", "--data", "{d}/nolabel.csv", "--target", "label"], "empty cell"),
     ("random bytes", ["train", "{db2}", "--data", "{d}/bytes.csv", "--target", "y"], "cannot read"),
     ("no threads", ["train", "{db}", "--data", "{data}", "--target", "label", "--threads", "0"], "--threads"),
+    ("threads word", ["train", "{db}", "--data", "{data}", "--target", "label", "--threads", "many"], "--threads"),
     ("unknown optimizer", ["train", "{db}", "--data", "{data}", "--target", "label", "--optimizer", "adamax"], "unknown optimizer"),
     ("resume with data", ["train", "{db}", "--resume", "--data", "{data}"], "--resume"),
     ("resume nothing", ["train", "{db}", "--resume"], "nothing to resume"),
@@ -293,6 +294,32 @@ def test_threads_option(tmp_path, capsys):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--threads", "0")
     assert code == 2 and "--threads" in err
+
+
+def test_threads_auto(tmp_path, capsys, monkeypatch):
+    """--threads auto (the default) trains a small step on one thread (the same bits every
+    run) and a large one on every core; the setting is restored afterwards either way."""
+    import os
+    from sqlnet import train as T
+    small = M.Network(widths=[2, 3, 1], activation="relu", loss="mse", lr=0.1, batch_size=3)
+    large = M.Network(widths=[784, 128, 10], activation="relu", loss="cross_entropy", lr=0.1,
+                      batch_size=256)
+    assert T.thread_count(None, small, 10) == 1
+    assert T.thread_count(None, large, 60000) == len(os.sched_getaffinity(0))
+    assert T.thread_count(None, large, 2) == 1     # a batch of 2 samples is a small step
+    assert T.thread_count(3, small, 10) == 3
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(10, 2)), rng.normal(size=(10, 1))
+    data = write_csv(tmp_path / "t.csv", ["x0", "x1", "y"], [list(x) + list(y) for x, y in zip(X, Y)])
+    db = tmp_path / "t.duckdb"
+    monkeypatch.setattr(T, "AUTO_THREADS_WORK", 1)  # this tiny step counts as large
+    seen = []
+    orig = T.threads
+    monkeypatch.setattr(T, "threads", lambda d, n: seen.append(n) or orig(d, n))
+    code, _, err = run(capsys, "train", db, "--data", data, "--target", "y", "--epochs", "1",
+                       "--hidden", "3", "--threads", "auto", "--quiet")
+    assert code == 0, err
+    assert seen == [len(os.sched_getaffinity(0))]
 
 
 def test_progress_bar_with_eta_loss_and_speed(tmp_path, capsys, monkeypatch):
