@@ -283,7 +283,8 @@ def render(res: dict) -> str:
          f"{v.get('postgres')} (psycopg {v.get('psycopg')}), Spark {v.get('spark')} (pyspark "
          f"{v.get('pyspark')}, {v.get('java')}), sqlglot {v.get('sqlglot')}; sqlnet at "
          f"{v.get('sqlnet_commit')}.", "",
-         "**How**: DuckDB is a database file on 1 thread (sqlnet's default); PostgreSQL a "
+         "**How**: DuckDB is a database file on 1 thread (what sqlnet's --threads auto gives "
+         "these small steps); PostgreSQL a "
          "throwaway local server (fsync off, JIT off: tests/servers.py) over TCP on 127.0.0.1; "
          f"Spark `local[2]`, started once for the run ({fmt(res.get('spark_start_s'))} s, not "
          "counted anywhere below), its tables Parquet files in a temporary warehouse. Every "
