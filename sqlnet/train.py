@@ -143,7 +143,8 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
     """Continue the model's last run where it stopped (after a kill, a crash or Ctrl-C).
 
     The run's settings, data and shuffle order are all in the database, so the finished run
-    has the same weights, bit for bit, as one that was never interrupted.
+    has the same weights as one that was never interrupted: bit for bit on one thread (what
+    n_threads None, auto, gives a small step), to the last bit of a sum on more.
     """
     net = M.load(db)
     row = db.sql("SELECT run, finished_at FROM runs WHERE model = ? ORDER BY run DESC LIMIT 1",
