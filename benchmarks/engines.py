@@ -139,7 +139,8 @@ def run_one(w: dict, target: str, steps: int, keep: set[int],
     db = Database(target, warehouse=warehouse)
     connect_s = time.perf_counter() - t0
     clock = Clock(db, steps, keep | {steps})
-    try:
+    chunk_steps, T.CHUNK_STEPS = T.CHUNK_STEPS, 1  # a statement per step on DuckDB too (the
+    try:                                           # chunks are DuckDB's only: RESULTS.md)
         try:
             T.train(db, Source(w["data"]()), w["targets"], settings=settings, quiet=True)
         except T.Interrupted:
@@ -147,6 +148,7 @@ def run_one(w: dict, target: str, steps: int, keep: set[int],
         log_rows = db.sql("SELECT step, wall_ms, batch_size FROM training_log ORDER BY step").fetchall()
     finally:
         clock.restore()
+        T.CHUNK_STEPS = chunk_steps
         db.close()
     spans = clock.spans
     assert len(spans) == len(log_rows) == steps, (len(spans), len(log_rows), steps)
