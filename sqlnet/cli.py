@@ -93,7 +93,7 @@ def build_parser() -> Parser:
                    help="continue the last run where it stopped (after a kill or Ctrl-C)")
     c.add_argument("--snapshot", metavar="FILE",
                    help="after every epoch, copy the model to FILE for reading while training")
-    c.add_argument("--threads", type=_threads, default=None,
+    c.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
                    help="DuckDB threads, or auto (the default): one thread for a small step "
                         "(every run gives the same bits), every core for a large one (faster, "
                         "but the last bit may differ from run to run); 1 for the same bits always")
@@ -125,7 +125,7 @@ def build_parser() -> Parser:
     for flag, kind, text in CONTROL_FLAGS:
         if flag not in ("--patience", "--min-delta"):
             c.add_argument(flag, type=kind, help=text)
-    c.add_argument("--threads", type=_threads, default=None,
+    c.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
                    help="DuckDB threads, or auto (the default; see train --help)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
 
