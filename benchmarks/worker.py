@@ -121,6 +121,10 @@ def sqlnet_api(spec: dict) -> dict:
         out["partial"] = False
     if spec.get("limit"):
         out["limit"] = best_limit(db, out["threads"], spec.get("limit_batches"))
+    if spec.get("floor"):
+        import floors
+        out["floor"] = floors.best_floor(db, out["threads"], per_epoch * epochs)
+        out["floor"]["check"] = floors.check(db.con)
     if spec.get("weights"):
         from sqlnet import model as M
         out["weights"] = M.parameters(db)
