@@ -282,11 +282,12 @@ CHUNK_DATA = {"epoch_rows": "chunk_rows", "epoch_inputs": "chunk_inputs",
 CHUNK_POSITION = ("batch", "epoch", "e")
 
 
-def chunk(net: Network) -> exp.Expression:
+def chunk(net: Network, materialized: bool = True) -> exp.Expression:
     """$k optimizer steps as ONE statement, for DuckDB (sql/chunk.sql): a recursive CTE
     whose iteration is a step's forward, error, backward and update CTEs over the iteration's
     parameters. Its result, step_tape, holds the new parameters and state, as after one step,
-    and every step's loss and learning rate.
+    and every step's loss and learning rate. The iteration's CTEs are MATERIALIZED, or (not
+    materialized) left to DuckDB.
     """
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
@@ -310,7 +311,7 @@ def chunk(net: Network) -> exp.Expression:
     if net.controls.state:
         parts.append(query("chunk_step_count"))
     parts.append(query("chunk_log"))
-    body = with_ctes(_one_model(_union(parts)), head + ctes)
+    body = with_ctes(_one_model(_union(parts)), head + ctes, None if materialized else set())
     statement = query("chunk", start=exp.paren(query("chunk_start")))
     recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
     recursion.this.set("expression", exp.Subquery(this=body))
