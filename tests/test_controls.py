@@ -135,7 +135,7 @@ def test_dropout_zero_equals_no_dropout_and_masks_follow_the_seed(tmp_path, monk
                             net, controls=dataclasses.replace(net.controls, dropout=0.5))
                     m.setattr(T, "step_statements",
                               lambda net, **k: phases.steps(forced(net), **k))
-                    m.setattr(T, "chunk_statement", lambda net: phases.chunk(forced(net)))
+                    m.setattr(T, "chunk_statement", lambda net, **k: phases.chunk(forced(net), **k))
                 train(d, Source(str(path)), tnames, settings=Settings(epochs=2, shuffle=False))
             return params_as_arrays(M.parameters(d))
 
