@@ -88,6 +88,18 @@ def child(kind: str, spec: dict, timeout: float | None = None) -> dict:
     return result
 
 
+def best_of_threads(db, used: int, measure, key: str) -> dict:
+    """measure() on 1 thread and on the threads sqlnet used, keeping the faster by key (a
+    limit or floor is the best the engine does, so it never flatters sqlnet)."""
+    from sqlnet.train import threads
+    per = {}
+    for t in sorted({1, used}):
+        with threads(db, t):
+            per[t] = measure()
+    best = min(per, key=lambda t: per[t][key])
+    return {**per[best], "threads": best, "by_threads": {t: r[key] for t, r in per.items()}}
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None

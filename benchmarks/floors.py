@@ -82,17 +82,6 @@ def floor(con, steps: int, repeats: int = 3) -> dict:
     return {"steps": steps, "batches": batches, "times_s": times, "step_s": med / steps, "params": n}
 
 
-def best_floor(db, used: int, steps: int) -> dict:
-    """The floor on 1 thread and on the threads sqlnet used, whichever is faster."""
-    from sqlnet.train import threads
-    per = {}
-    for t in sorted({1, used}):
-        with threads(db, t):
-            per[t] = floor(db.con, steps, repeats=3)
-    best = min(per, key=lambda t: per[t]["step_s"])
-    return {**per[best], "threads": best, "by_threads": {t: r["step_s"] for t, r in per.items()}}
-
-
 def check(con) -> float:
     """The floor's products are the ones it claims: one step on batch 0 with lr = 1, against
     numpy (float64) on the same tables. Returns the max relative difference of the parameters

@@ -20,6 +20,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import duckdb  # noqa: E402
 
 import datasets  # noqa: E402
+from common import best_of_threads  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -125,7 +126,8 @@ def sqlnet_api(spec: dict) -> dict:
         out["limit_update"] = best_limit(db, out["threads"], spec.get("limit_batches"), update=True)
     if spec.get("floor"):
         import floors
-        out["floor"] = floors.best_floor(db, out["threads"], per_epoch * epochs)
+        out["floor"] = best_of_threads(db, out["threads"],
+                                       lambda: floors.floor(db.con, per_epoch * epochs), "step_s")
         out["floor"]["check"] = floors.check(db.con)
     if spec.get("weights"):
         from sqlnet import model as M
@@ -134,15 +136,8 @@ def sqlnet_api(spec: dict) -> dict:
 
 
 def best_limit(db, used: int, max_batches: int | None = None, update: bool = False) -> dict:
-    """The engine limit on 1 thread and on the threads sqlnet used, whichever is faster (the
-    limit is the best the engine does, so the efficiency is never flattered by a slow one)."""
-    from sqlnet.train import threads
-    per = {}
-    for t in sorted({1, used}):
-        with threads(db, t):
-            per[t] = engine_limit(db, max_batches, update)
-    best = min(per, key=lambda t: per[t]["epoch_s"])
-    return {**per[best], "threads": best, "by_threads": {t: r["epoch_s"] for t, r in per.items()}}
+    """The engine limit on 1 thread and on the threads sqlnet used, whichever is faster."""
+    return best_of_threads(db, used, lambda: engine_limit(db, max_batches, update), "epoch_s")
 
 
 def engine_limit(db, max_batches: int | None = None, update: bool = False) -> dict:

@@ -363,7 +363,7 @@ class Chunks:
         span = not (reorder or st.validate or st.history or snapshot)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
         # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
-        # one MATERIALIZED, digits 0.94, iris 0.99; mnist-shape 6,000 rows 1.06, so a large one
+        # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a large one
         # keeps them (NOTES.md §11)
         return cls(limit, span, bool(st.validate), plan.last_epoch,
                    chunk_statement(net, materialized=large), query("log_chunk"),
