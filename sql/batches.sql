@@ -1,24 +1,38 @@
--- Batching: once per epoch, the samples are put in a seeded order and cut into batches.
--- The inputs and targets are copied in batch order, so that a step's scan of its batch
--- skips the rest of the table by its zone maps.
+-- Batching: the samples of each epoch are put in a seeded order and cut into batches. The
+-- epoch tables hold a block of epochs at once (one, or every epoch a chunk of many steps
+-- reaches), and the inputs and targets are copied in batch order, so that a step's scan of
+-- its batch skips the rest of the table by its zone maps.
 
 -- name: epoch_rows
--- The epoch's order: sorted by :key, the `mix` hash of (seed, epoch, row), or by row with
--- --no-shuffle; position // batch_size is the batch (batch_size 0: the full batch). A model
--- that early stopping stopped in this run ($run) has no rows.
+-- The order of the epochs in :epochs (a block, the first $epoch): each epoch sorted by
+-- :key, the `mix` hash of (seed, epoch, row), or by row with --no-shuffle; position //
+-- batch_size is the batch in the epoch (batch_size 0: the full batch). `batch` is the
+-- batch's slot in the block, (epoch − $epoch) · $batches + that batch, $batches the most
+-- batches a model of the pass has (batch_count), so that a chunk reads its steps' batches
+-- as one range. A model that early stopping stopped in this run ($run) has no rows.
 CREATE OR REPLACE TEMP TABLE epoch_rows AS
-SELECT o.model, o.row,
-       CAST((o.position - 1) // CASE WHEN m.batch_size > 0 THEN m.batch_size ELSE o.n END AS INTEGER)
-         AS batch
-FROM (SELECT t.model, t.row, COUNT(*) OVER (PARTITION BY t.model) AS n,
-             ROW_NUMBER() OVER (PARTITION BY t.model
+SELECT o.model, o.row, o.epoch,
+       CAST((o.epoch - $epoch) * $batches
+            + (o.position - 1) // CASE WHEN m.batch_size > 0 THEN m.batch_size ELSE o.n END
+            AS INTEGER) AS batch
+FROM (SELECT t.model, t.row, k.epoch, COUNT(*) OVER (PARTITION BY t.model, k.epoch) AS n,
+             ROW_NUMBER() OVER (PARTITION BY t.model, k.epoch
                                 ORDER BY CASE WHEN m.shuffle THEN :key ELSE 0 END, t.row) AS position
       FROM train_rows AS t JOIN models AS m ON m.model = t.model
+      CROSS JOIN :epochs AS k
       WHERE NOT EXISTS (SELECT 1 FROM runs AS r
                         WHERE r.model = t.model AND r.run = $run
                           AND r.stopped = 'early_stopping')) AS o
 JOIN models AS m ON m.model = o.model
 ORDER BY batch, o.row;
+
+-- name: one_epoch
+-- A block of one epoch, $epoch: what epoch_rows orders on every engine.
+SELECT CAST($epoch AS INTEGER) AS epoch;
+
+-- name: epoch_range
+-- A block of the epochs $epoch to $last, for a chunk of many steps (DuckDB).
+SELECT CAST(k.range AS INTEGER) AS epoch FROM range($epoch, $last + 1) AS k;
 
 -- name: epoch_inputs
 -- The inputs in batch order.
@@ -35,8 +49,16 @@ FROM train_targets AS y JOIN epoch_rows AS e ON e.model = y.model AND e.row = y.
 ORDER BY e.batch, y.row, y.col;
 
 -- name: batch_count
--- How many batches this epoch has: the driver's loop bound.
-SELECT MAX(batch) + 1 AS batches FROM epoch_rows;
+-- How many batches an epoch has: the most of any model of the pass that early stopping has
+-- not stopped in run $run (a model with fewer skips the later steps). The driver's loop bound.
+SELECT MAX(CASE WHEN m.batch_size > 0 THEN (n.n + m.batch_size - 1) // m.batch_size ELSE 1 END)
+       AS batches
+FROM (SELECT t.model, COUNT(*) AS n FROM train_rows AS t
+      WHERE NOT EXISTS (SELECT 1 FROM runs AS r
+                        WHERE r.model = t.model AND r.run = $run
+                          AND r.stopped = 'early_stopping')
+      GROUP BY t.model) AS n
+JOIN models AS m ON m.model = n.model;
 
 -- name: last_position
 -- Where a model's training stands: its last epoch and step (0 before any).

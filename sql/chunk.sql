@@ -10,7 +10,7 @@
 
 -- name: chunk
 -- $k steps from the parameters of :start; :next is one iteration (one step). The batches
--- the chunk reads (batches $lo to $hi of the epoch tables) are copied out once, first: a
+-- the chunk reads (slots $lo to $hi of the epoch tables) are copied out once, first: a
 -- scan inside the recursion cannot skip the other batches by the zone maps. chunk_rows
 -- holds each batch's size n too. A chunk trains one model, $model: its settings (and class
 -- weights) are read once, and inside the recursion every `model` column is that constant
@@ -60,18 +60,34 @@ WHERE c.kind NOT IN ('loss', 'lr');
 
 -- name: chunk_position
 -- The step this iteration takes, while steps remain: the chunk's first is batch $batch of
--- epoch $epoch (an epoch has $batches batches, the same ones every epoch when a chunk spans
--- epochs), the step after step $done; e is the epoch's index in the run (its first is $first).
+-- epoch $epoch (an epoch has $batches batches), the step after step $done; e is the epoch's
+-- index in the run (its first is $first). Its batch's rows are slot `slot` of the epoch
+-- tables, which hold $slots slots: the chunk's first is slot $slot, and the slots after it
+-- are the next batches, of this epoch and the next (a block of the epochs the chunk
+-- reaches; without shuffling, one epoch, whose slots come round again).
 SELECT i.iter, CAST(($batch + i.iter) % $batches AS INTEGER) AS batch,
        CAST($epoch + ($batch + i.iter) // $batches AS INTEGER) AS epoch,
        CAST($epoch + ($batch + i.iter) // $batches - $first AS INTEGER) AS e,
-       CAST($done + i.iter + 1 AS INTEGER) AS step
+       CAST($done + i.iter + 1 AS INTEGER) AS step,
+       CAST(($slot + i.iter) % $slots AS INTEGER) AS slot
 FROM (SELECT CAST(c.value AS INTEGER) AS iter FROM chunk_current AS c
       WHERE c.kind = 'iteration' AND c.value < $k) AS i;
 
 -- name: chunk_batch_rows
 -- The samples of the iteration's batch, with their count n.
-SELECT r.model, r.row, r.n FROM chunk_rows AS r JOIN chunk_position AS p ON p.batch = r.batch;
+SELECT r.model, r.row, r.n FROM chunk_rows AS r JOIN chunk_position AS p ON p.slot = r.batch;
+
+-- name: chunk_batch_inputs
+-- A⁰ of the iteration's batch, plus the constant 1 in column −1 that multiplies the bias.
+SELECT x.model, x.row, x.col, x.value
+FROM chunk_inputs AS x JOIN chunk_position AS p ON p.slot = x.batch
+UNION ALL
+SELECT r.model, r.row, -1 AS col, 1.0 AS value FROM batch_rows AS r;
+
+-- name: chunk_batch_targets
+-- Y of the iteration's batch.
+SELECT y.model, y.row, y.col, y.value
+FROM chunk_targets AS y JOIN chunk_position AS p ON p.slot = y.batch;
 
 -- name: chunk_weights
 -- The iteration's weights, as the weights table holds them.

@@ -278,6 +278,10 @@ CHUNK_TABLES = {"weights": "chunk_weights", "optimizer_state": "chunk_state"}
 CHUNK_DATA = {"epoch_rows": "chunk_rows", "epoch_inputs": "chunk_inputs",
               "epoch_targets": "chunk_targets", "models": "chunk_models",
               "class_weights": "chunk_class_weights"}
+# The CTEs of a step that read its batch, and what a chunk's iteration reads instead: the
+# batch of its slot in the chunk's copy of the epoch tables.
+CHUNK_BATCH = {"batch_rows": "chunk_batch_rows", "a0": "chunk_batch_inputs",
+               "y": "chunk_batch_targets"}
 # The bound parameters of a step that a chunk's iteration takes from chunk_position.
 CHUNK_POSITION = ("batch", "epoch", "e")
 
@@ -321,8 +325,8 @@ def chunk(net: Network, materialized: bool = True) -> exp.Expression:
 def _chunk_cte(name: str, tree: exp.Expression, dropout: bool) -> exp.Expression:
     """A step's CTE as a chunk's iteration runs it: the batch's rows from the chunk's copy,
     and each Zˡ by chunk_linear (the bias as the weight of the constant-1 column)."""
-    if name == "batch_rows":
-        return query("chunk_batch_rows")
+    if name in CHUNK_BATCH:
+        return query(CHUNK_BATCH[name])
     if name[0] == "z" and name[1:].isdigit():
         layer = int(name[1:])
         return query("chunk_linear", acts=table(acts(layer - 1, dropout)), layer=number(layer))

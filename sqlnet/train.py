@@ -177,8 +177,12 @@ class Statements:
                  sparse: bool = False, rowid: bool = False):
         if fold_check is not None:
             self.fold_check = fold_check
-        key = chain("m.seed * 1000003 + $epoch", "t.row")
-        self.epoch = [query("epoch_rows", key=key), query("epoch_inputs"), query("epoch_targets")]
+        key = chain("m.seed * 1000003 + k.epoch", "t.row")
+        self.epoch = [query("epoch_rows", key=key, epochs=exp.paren(query("one_epoch"))),
+                      query("epoch_inputs"), query("epoch_targets")]
+        # a block of many epochs at once, for a chunk that reaches them (DuckDB)
+        self.block = [query("epoch_rows", key=key, epochs=exp.paren(query("epoch_range"))),
+                      *self.epoch[1:]]
         self.batches = query("batch_count")
         # the tape without z, a and delta, and the run's last step's, which last_step keeps:
         # built when first asked for (a run in chunks takes only the last step alone)
@@ -251,15 +255,15 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
     step, start, stopped = plan.step, time.perf_counter(), None
     reorder = net.shuffle and net.batch_size != 0  # else every epoch has the same batches
     progress = Progress(out, quiet, plan.epoch, plan.last_epoch)
-    ch = Chunks.for_run(db, st, net, plan, reorder, snapshot)
+    ch = Chunks.for_run(db, st, net, plan, snapshot)
     with _sigint() as stop, contextlib.closing(progress):
         epoch, first_batch = plan.epoch, plan.batch
+        tables = None
         while epoch <= plan.last_epoch:
-            if reorder or epoch == plan.epoch or stopped:
-                for tree in st.epoch:
-                    db.run(tree, epoch=epoch, run=plan.run)
-                batches = db.scalar(st.batches)
+            if tables is None or stopped:  # (a model that stopped leaves the epoch tables)
+                tables = EpochTables(st, plan.run, reorder, db.scalar(st.batches, run=plan.run))
                 stopped = None
+            batches = tables.batches
             progress.epoch_started(epoch, batches, first_batch)
             batch, first_batch = first_batch, 0
             while batch < batches:
@@ -268,16 +272,17 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                                       f"(run {plan.run}, {step} steps done)")
                 n = ch.length(step, epoch, batch, batches) if ch else 1
                 if n > 1:
-                    stopped = _chunk(db, st, ch, net, plan, epoch, batch, batches, step, n)
+                    stopped = _chunk(db, st, ch, tables, net, plan, epoch, batch, step, n)
                 else:
                     last = batch == batches - 1
                     full = last and (epoch == plan.last_epoch or bool(st.validate))
+                    tables.hold(db, epoch)
                     stopped = _step(db, st, net, plan, batch, epoch, step + 1, last=last,
                                     full=full)
                 step += n
                 batch += n
                 progress.stepped(n)
-                while batch > batches:  # a chunk went on into the next epochs (same batches)
+                while batch > batches:  # a chunk went on into the next epochs
                     progress.epoch_done(epoch, _epoch_loss(db, epoch),
                                         (epoch - plan.epoch + 1) * plan.rows)
                     epoch, batch = epoch + 1, batch - batches
@@ -338,14 +343,14 @@ class Chunks:
     """How a run cuts its steps into chunks of many steps per statement (DuckDB only).
 
     The cuts are a function of the step's position alone (chunks end at multiples of
-    ``limit`` steps, at an epoch's end when the next epoch needs the loop, and before the
+    ``limit`` steps, at an epoch's end when the epoch's end needs the loop, and before the
     run's last step, which takes the full tape): a run resumed after a kill, which starts
     where a committed chunk ended, cuts the same chunks as an uninterrupted run, and so
     gets the same bits.
     """
 
     limit: int          # the most steps per chunk
-    span: bool          # may a chunk go on into the next epoch (the same batches)?
+    span: bool          # may a chunk go on into the next epoch?
     validate: bool      # the epoch's last step is taken alone (its tape is kept when
     last_epoch: int     # early stopping ends the run there)
     statement: exp.Expression
@@ -353,14 +358,14 @@ class Chunks:
     optimizers_off: str = ""  # DuckDB optimizer passes the chunk statement is planned without
 
     @classmethod
-    def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan, reorder: bool,
+    def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan,
                 snapshot: str | None) -> Chunks | None:
         rows = min(net.batch_size or plan.rows, plan.rows)
         limit = CHUNK_STEPS or cls.steps(net, rows)
         if (limit < 2 or st.many or plan.epoch > plan.last_epoch
                 or not chunk_applies(_engine(db))):
             return None
-        span = not (reorder or st.validate or st.history or snapshot)
+        span = not (st.validate or st.history or snapshot)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
         # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
         # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a large one
@@ -404,22 +409,24 @@ def _engine(db: Database) -> str:
         else "unknown"
 
 
-def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan, epoch: int,
-           batch: int, batches: int, done: int, n: int) -> str | None:
+def _chunk(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M.Network,
+           plan: Plan, epoch: int, batch: int, done: int, n: int) -> str | None:
     """n optimizer steps in one statement (ch.statement), then the new values copied in and
     the steps logged, in one transaction; after an epoch's last step, the epoch's end.
 
     When a step of the chunk is not finite, the chunk is rolled back and its steps are taken
     one by one, so that training stops at that very step, keeping the steps before it.
     """
-    t0 = time.perf_counter()
-    lo, hi = (batch, batch + n - 1) if batch + n <= batches else (0, batches - 1)
+    t0, batches = time.perf_counter(), tables.batches
+    tables.hold(db, epoch, epoch + (batch + n - 1) // batches)
+    slot = tables.slot(epoch, batch)
+    lo, hi = (slot, slot + n - 1) if slot + n <= tables.slots else (0, tables.slots - 1)
     try:
         with db.transaction():
             with db.engine.optimizers_off(ch.optimizers_off):
                 db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
                        first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
-                       lo=lo, hi=hi, model=net.model)
+                       slot=slot, slots=tables.slots, lo=lo, hi=hi, model=net.model)
             for tree in st.update:
                 db.run(tree)
             if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):
@@ -430,12 +437,49 @@ def _chunk(db: Database, st: Statements, ch: Chunks, net: M.Network, plan: Plan,
     stopped = None
     for i in range(n):
         e, b = epoch + (batch + i) // batches, (batch + i) % batches
+        tables.hold(db, e)
         stopped = _step(db, st, net, plan, b, e, done + i + 1, last=b == batches - 1, full=False)
     return stopped
 
 
 class _Diverged(Exception):
     """A chunk had a non-finite step."""
+
+
+@dataclass
+class EpochTables:
+    """Which epochs the epoch tables (epoch_rows, epoch_inputs, epoch_targets) hold: a block
+    from epoch ``first`` to ``last``, each epoch's batches in slots of their own (sql/
+    batches.sql). A step of its own reads its batch's slot by the batch's number, so it needs
+    a block that starts at its epoch; a chunk reads the slots of a block that holds every
+    epoch it reaches. Without shuffling every epoch has the same batches: one epoch's
+    tables, built once, serve the run (a chunk reads their slots round and round)."""
+
+    st: Statements
+    run: int
+    reorder: bool
+    batches: int        # an epoch's batches (the most of any model of the pass)
+    first: int = 0
+    last: int = -1      # (none yet)
+
+    @property
+    def slots(self) -> int:
+        return (self.last - self.first + 1) * self.batches
+
+    def slot(self, epoch: int, batch: int) -> int:
+        """Where the tables hold batch `batch` of epoch `epoch`."""
+        return (epoch - self.first) * self.batches + batch if self.reorder else batch
+
+    def hold(self, db: Database, first: int, last: int | None = None) -> None:
+        """Make the tables hold epochs first to last, for a chunk; for a step of its own
+        (last None), a block that starts at epoch first."""
+        if self.last >= self.first and (not self.reorder or (
+                self.first == first if last is None else self.first <= first <= last <= self.last)):
+            return
+        last = first if last is None or not self.reorder else last
+        for tree in self.st.epoch if first == last else self.st.block:
+            db.run(tree, epoch=first, last=last, batches=self.batches, run=self.run)
+        self.first, self.last = first, last
 
 
 def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
