@@ -462,13 +462,13 @@ def cmd_inspect(args) -> int:
     with _open(args.db, read_only=True) as db:
         if getattr(args, "format", "table") != "table":
             return _inspect_as(db, args.format)
-        code = _inspect(db)
-        _print_sparkline(db)
+        net = M.load(db)
+        code = _inspect(db, net)
+        _print_sparkline(db, net)
         return code
 
 
-def _inspect(db: Database) -> int:
-    net = M.load(db)
+def _inspect(db: Database, net: M.Network) -> int:
     print(f"model {net.model}: {net.task}, loss {net.loss}, lr {net.lr:g}, "
           f"batch size {net.batch_size or 'full'}, seed {net.seed}, "
           f"layers {','.join(map(str, net.widths))}")
@@ -623,10 +623,10 @@ def _emit(cursor, fmt: str) -> None:
     emit(cursor, fmt)
 
 
-def _print_sparkline(db: Database) -> None:
+def _print_sparkline(db: Database, net: M.Network) -> None:
     """The whole loss curve on one line, beside the last epochs' table."""
     from .show import sparkline
-    losses = [r[1] for r in db.rows(query("loss_per_epoch"), model=M.load(db).model)]
+    losses = [r[1] for r in db.rows(query("loss_per_epoch"), model=net.model)]
     if losses:
         print(f"loss per epoch: {sparkline(losses)}  {losses[0]:.6g} → {losses[-1]:.6g}")
 

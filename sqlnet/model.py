@@ -182,7 +182,8 @@ def load(db: Database, model: int = 0) -> Network:
     if row is None:
         hint = "; a sweep's database gets one with `sqlnet sweep ... --keep-best`" if model == 0 else ""
         raise SqlnetError(f"the database holds no model {model}{hint}")
-    have = [n for n in CONTROLS if n in {name for name, _ in db.columns("models")}]
+    in_table = {name for name, _ in db.columns("models")}  # asked once, not once per control
+    have = [n for n in CONTROLS if n in in_table]
     stored = db.rows(exp.select(*map(column, have)).from_(table("models")).where(_this_model()),
                      model=model)[0] if have else ()  # version 1 has none until `train` upgrades it
     layers = db.sql("SELECT fan_in, fan_out, activation FROM layers WHERE model = ? "

@@ -1,4 +1,5 @@
-"""The SQL of sqlnet: the named statements of ``sql/*.sql``, parsed once by sqlglot.
+"""The SQL of sqlnet: the named statements of ``sql/*.sql``, each parsed by sqlglot when
+first used.
 
 Every statement in those files is headed ``-- name: NAME``. :func:`query` returns a copy
 of its syntax tree with the ``:placeholders`` filled in through sqlglot, never by string
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import sqlglot
@@ -27,21 +29,49 @@ def sql_dir() -> Path:
 
 
 @functools.cache
-def statements() -> dict[str, exp.Expression]:
-    """Every named statement of every sql/ file, parsed."""
-    found: dict[str, exp.Expression] = {}
+def _texts() -> dict[str, str]:
+    """Every named statement of every sql/ file, as text: the files split at their headers."""
+    found: dict[str, str] = {}
     for path in sorted(sql_dir().glob("*.sql")):
         parts = _HEADER.split(path.read_text(encoding="utf-8"))
         for name, body in zip(parts[1::2], parts[2::2]):
             if name in found:
                 raise ValueError(f"statement {name!r} is named twice in sql/")
-            found[name] = sqlglot.parse_one(body, dialect=DIALECT)
+            found[name] = body
     return found
+
+
+@functools.cache
+def parsed(name: str) -> exp.Expression:
+    """Statement ``name``, parsed the first time it is asked for (a command parses only
+    the statements it runs); callers copy it before changing it."""
+    return sqlglot.parse_one(_texts()[name], dialect=DIALECT)
+
+
+class _Statements(Mapping[str, exp.Expression]):
+    """Every named statement by name, each parsed when first looked up."""
+
+    def __getitem__(self, name: str) -> exp.Expression:
+        return parsed(name)
+
+    def __contains__(self, name: object) -> bool:  # without parsing it
+        return name in _texts()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_texts())
+
+    def __len__(self) -> int:
+        return len(_texts())
+
+
+def statements() -> Mapping[str, exp.Expression]:
+    """Every named statement of every sql/ file, each parsed when first looked up."""
+    return _Statements()
 
 
 def query(name: str, **fill: exp.Expression) -> exp.Expression:
     """A copy of statement ``name`` with its ``:placeholders`` replaced by ``fill``."""
-    tree = statements()[name].copy()
+    tree = parsed(name).copy()
     return exp.replace_placeholders(tree, **fill) if fill else tree
 
 
@@ -76,7 +106,7 @@ def string(value: str) -> exp.Literal:
 
 def expression(name: str, alias: str) -> exp.Expression:
     """The expression named ``alias`` in statement ``name``'s SELECT list."""
-    for e in statements()[name].expressions:
+    for e in parsed(name).expressions:
         if e.alias_or_name == alias:
             return e.this.copy() if isinstance(e, exp.Alias) else e.copy()
     raise KeyError(f"{name} has no {alias}")
