@@ -2,7 +2,9 @@
 
 Runs every workload (each measured thing in its own process), then writes
 benchmarks/results.json and benchmarks/RESULTS.md. Workloads: iris, digits, mnist-shape,
-sparse-wide, and (only with --only out-of-core or --full) out-of-core. A run with --only
+sparse-wide, user-paths, and (only with --only out-of-core or --full) out-of-core. The others
+measure training inside a process (per epoch); user-paths times whole processes of the
+`sqlnet` command line, start to exit (--quick: 2 rounds instead of 5). A run with --only
 replaces that workload's entry and keeps the others from earlier runs; every entry says
 when and in which mode (quick, default, full) it was measured.
 
@@ -15,17 +17,22 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
+import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
-from common import HERE, child, fmt, machine, median, product_rows, versions  # noqa: E402
+from common import HERE, PY, child, fmt, machine, median, product_rows, versions  # noqa: E402
 
-WORKLOADS = ["iris", "digits", "mnist-shape", "sparse-wide", "out-of-core"]
-DEFAULT = WORKLOADS[:4]
+WORKLOADS = ["iris", "digits", "mnist-shape", "sparse-wide", "out-of-core", "user-paths"]
+DEFAULT = ["iris", "digits", "mnist-shape", "sparse-wide", "user-paths"]
 
 
 def plural(threads: int) -> str:
@@ -322,6 +329,243 @@ def w_ooc(mode: str, budget_s: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# user-paths: the command line as a user runs it, each command a whole process timed from
+# start to exit (imports, opening the database file, loading, training, writing, exit)
+
+def main_args(batch: int = 32) -> list[str]:
+    """The README's main job's training settings."""
+    return ["--hidden", "16", "--epochs", "60", "--batch-size", str(batch), "--lr", "0.05", "--quiet"]
+
+
+
+IRIS_1000 = ["--hidden", "20", "--activation", "sigmoid", "--loss", "mse", "--lr", "0.1",
+             "--batch-size", "0", "--epochs", "1000", "--quiet"]
+
+
+def sqlnet_exe() -> str:
+    """The `sqlnet` command beside this Python (a virtualenv's bin), else the one on PATH."""
+    beside = Path(sys.executable).parent / "sqlnet"
+    found = str(beside) if beside.exists() else shutil.which("sqlnet")
+    if not found:
+        raise RuntimeError("no `sqlnet` command beside sys.executable or on PATH")
+    return found
+
+
+def sqlnet_code(exe: str) -> dict:
+    """Which sqlnet the command runs: its package directory (asked of the command's own
+    Python, from its #! line, in a neutral directory: from this checkout `python -c` would
+    import the checkout's sqlnet, not the command's) and that checkout's commit, dirty or not."""
+    out = {"executable": exe}
+    try:
+        py = Path(exe).read_text().splitlines()[0].lstrip("#!").strip() or PY
+        pkg = subprocess.run([py, "-c", "import os, sqlnet; print(os.path.dirname(sqlnet.__file__))"],
+                             capture_output=True, text=True, check=True,
+                             cwd=tempfile.gettempdir()).stdout.strip()
+        out["package"] = pkg
+        git = ["git", "-C", pkg]
+        out["commit"] = subprocess.run([*git, "log", "-1", "--format=%h %s"], capture_output=True,
+                                       text=True, check=True).stdout.strip()
+        out["dirty"] = bool(subprocess.run([*git, "status", "--porcelain", "--", "."],
+                                           capture_output=True, text=True, check=True).stdout.strip())
+    except Exception as e:  # noqa: BLE001 - recorded, not fatal: the timings do not depend on it
+        out["error"] = str(e)
+    return out
+
+
+PROCESS_TIMEOUT_S = 300  # the slowest (batch 1) takes ~10 s; a hang fails the workload
+
+
+def timed(cmd: list[str], cwd: str) -> tuple[float, str]:
+    """Seconds from start to exit of one process, and its stdout; a failure raises."""
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"{shlex.join(cmd)} did not finish in {PROCESS_TIMEOUT_S} s "
+                           "(killed)") from e
+    s = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return s, p.stdout
+
+
+def steps_in(text: str) -> int | None:
+    m = re.search(r"(\d+) steps in total", text)
+    return int(m.group(1)) if m else None
+
+
+def user_cases(sq: str, data: Path, model: Path) -> dict:
+    """name -> (what was run, its processes as (part, argv) in order, the steps expected:
+    120 rows, or 96 with a 0.2 validation split, over the batch size, times the epochs).
+    `model` is a trained main-job database, copied into the fresh directory before a run."""
+    tr, te, oh = str(data / "iris_train.csv"), str(data / "iris_test.csv"), datasets.iris()
+
+    def job(*extra, batch=32):
+        return [("train", [sq, "train", "m.duckdb", "--data", tr, "--target", "species",
+                           *main_args(batch), *extra]),
+                ("evaluate", [sq, "evaluate", "m.duckdb", "--data", te, "--target", "species"])]
+    one = ["--hidden", "16", "--lr", "0.05", "--seed", "0", "--epochs", "20", "--batch-size", "32",
+           "--quiet"]
+    return {
+        "main": ("main job: train + evaluate", job(), 60 * 4),
+        "validation": ("main job, --validation-split 0.2", job("--validation-split", "0.2"), 60 * 3),
+        "adam": ("main job, --optimizer adam", job("--optimizer", "adam"), 60 * 4),
+        "batch1": ("main job, --batch-size 1", job(batch=1), 60 * 120),
+        "no-shuffle": ("main job, --no-shuffle", job("--no-shuffle"), 60 * 4),
+        "sweep": ("sweep of 8 (lr 0.01,0.05 × hidden 16,32 × seed 0,1; 20 epochs, batch 32)",
+                  [("sweep", [sq, "sweep", "s.duckdb", "--data", tr, "--target", "species",
+                              "--lr", "0.01,0.05", "--hidden", "16,32", "--seed", "0,1",
+                              "--epochs", "20", "--batch-size", "32", "--quiet"])], 20 * 4),
+        "sweep-one": ("one of the sweep's models alone (lr 0.05, hidden 16, seed 0), train",
+                      [("train", [sq, "train", "o.duckdb", "--data", tr, "--target", "species",
+                                  *one])], 20 * 4),
+        "inspect": ("sqlnet inspect DB", [("inspect", [sq, "inspect", model.name])], None),
+        "sql": ('sqlnet sql DB "SELECT 1"', [("sql", [sq, "sql", model.name, "SELECT 1"])], None),
+        "import": ('python -c "import duckdb, sqlglot"',
+                   [("import", [PY, "-c", "import duckdb, sqlglot"])], None),
+        "torch": ("PyTorch script (benchmarks/torch_main_job.py): the main job",
+                  [("script", [PY, str(HERE / "torch_main_job.py"), "--train", tr, "--test", te,
+                               "--target", "species", "--hidden", "16", "--epochs", "60",
+                               "--batch-size", "32", "--lr", "0.05"])], 60 * 4),
+        "iris-1000": ("iris 4-20-3 one-hot, mse, full batch, 1000 steps: sqlnet train",
+                      [("train", [sq, "train", "c.duckdb", "--data", oh, "--target",
+                                  ",".join(datasets.IRIS_TARGETS), *IRIS_1000])], 1000),
+        "cte-1000": ("the same, recursive-CTE baseline with its own loading "
+                     "(python benchmarks/recursive_cte.py)",
+                     [("script", [PY, str(HERE / "recursive_cte.py"), "--data", oh, "--target",
+                                  ",".join(datasets.IRIS_TARGETS), "--hidden", "20", "--steps",
+                                  "1000", "--lr", "0.1"])], 1000),
+    }
+
+
+def user_run(parts: list, model: Path) -> dict:
+    """One run of a case in a fresh directory: each part's seconds, their total, the steps."""
+    with tempfile.TemporaryDirectory(prefix="sqlnet-user-") as d:
+        shutil.copy(model, Path(d) / model.name)
+        out = {"parts_s": {}, "steps": None}
+        for part, cmd in parts:
+            s, text = timed(cmd, d)
+            out["parts_s"][part] = s
+            out["steps"] = out["steps"] or steps_in(text)
+    out["total_s"] = sum(out["parts_s"].values())
+    return out
+
+
+def user_bars(c: dict) -> list[dict]:
+    """The bars of issue 17, each a ratio of two medians of this run."""
+    def per_step(n):
+        return c[n]["ms_per_step"]
+
+    def bar(text, value, limit):
+        return {"bar": text, "value": value, "limit": limit,
+                "met": None if value is None else value <= limit}
+    return [
+        bar("main job (train + evaluate) / PyTorch script", c["main"]["median_s"] / c["torch"]["median_s"], 1),
+        bar("per step: shuffled (main) / --no-shuffle", per_step("main") / per_step("no-shuffle"), 1.25),
+        bar("per step: --validation-split 0.2 / no validation (main)",
+            per_step("validation") / per_step("main"), 1.3),
+        bar("per step: --optimizer adam / plain SGD (main)", per_step("adam") / per_step("main"), 1.3),
+        bar("sweep of 8 / one of them trained alone", c["sweep"]["median_s"] / c["sweep-one"]["median_s"], 1.5),
+        bar("sqlnet inspect / import of duckdb and sqlglot",
+            c["inspect"]["median_s"] / c["import"]["median_s"], 2),
+        bar('sqlnet sql "SELECT 1" / import of duckdb and sqlglot',
+            c["sql"]["median_s"] / c["import"]["median_s"], 1.2),
+        bar("iris 4-20-3, 1000 full-batch steps: sqlnet train / recursive-CTE script",
+            c["iris-1000"]["median_s"] / c["cte-1000"]["median_s"], 1),
+    ]
+
+
+def w_user_paths(mode: str, exe: str | None = None) -> dict:
+    repeats = 2 if mode == "quick" else 5
+    sq = exe or sqlnet_exe()
+    with tempfile.TemporaryDirectory(prefix="sqlnet-user-data-") as d:
+        data = Path(d)
+        log(f"  untimed preparation with {sq}: dataset iris, a main-job model, import torch")
+        timed([sq, "dataset", "iris", "--dir", str(data)], d)
+        model = data / "model.duckdb"
+        for _, cmd in user_cases(sq, data, model)["main"][1]:
+            timed([x if x != "m.duckdb" else model.name for x in cmd], d)
+        timed([PY, "-c", "import torch"], d)
+        cases = user_cases(sq, data, model)
+        runs = {name: [] for name in cases}
+        for i in range(repeats):  # round-robin: one run of each, then the next round
+            log(f"  round {i + 1}/{repeats}")
+            for name, (_, parts, _) in cases.items():
+                runs[name].append(user_run(parts, model))
+    c = {}
+    for name, (label, parts, expected) in cases.items():
+        rs = runs[name]
+        parsed = [r["steps"] for r in rs]
+        steps = parsed[0] if parsed[0] is not None else expected
+        med = {p: median([r["parts_s"][p] for r in rs]) for p, _ in parts}
+        stepped = med.get("train", median([r["total_s"] for r in rs]))
+        c[name] = {"what": label, "commands": [shlex.join(cmd) for _, cmd in parts],
+                   "runs": rs, "median_s": median([r["total_s"] for r in rs]),
+                   "median_parts_s": med, "steps": steps, "steps_parsed": parsed,
+                   "steps_expected": expected,
+                   "ms_per_step": 1000 * stepped / steps if steps else None}
+    for v in c.values():
+        v["ratio_torch"] = v["median_s"] / c["torch"]["median_s"]
+        v["ratio_no_shuffle"] = v["median_s"] / c["no-shuffle"]["median_s"]
+    bars = user_bars(c)
+    met = sum(1 for b in bars if b["met"])
+    return {
+        "what": "user-paths: the command line against a .duckdb file, each command a whole "
+                "process timed from start to exit (time.perf_counter around subprocess.run), "
+                f"in a fresh directory; round-robin, {repeats} rounds, medians",
+        "kind": "whole processes, start to exit", "repeats": repeats, "sqlnet_code": sqlnet_code(sq),
+        "cases": c, "bars": bars,
+        "bar": f"the {len(bars)} user-paths bars (see its section)",
+        "bar_value": f"{met} of {len(bars)} met", "bar_met": met == len(bars),
+    }
+
+
+def render_user_paths(w: dict) -> list[str]:
+    """The user-paths section's tables (whole processes, start to exit)."""
+    code = w.get("sqlnet_code", {})
+    where = (f"importing {code.get('package')} at commit {code.get('commit')}"
+             f"{' (its sqlnet/ with uncommitted changes)' if code.get('dirty') else ''}"
+             if "error" not in code else f"which sqlnet it imports not found: {code['error'].rstrip('.')}")
+    L = [f"`sqlnet` was {code.get('executable')}, {where}.", "",
+         "**Whole processes, start to exit** (not per-epoch training time: each figure "
+         "includes Python's start, the imports, opening the database, loading and writing). "
+         "Seconds are the median over the rounds of each run's total (train + evaluate for "
+         "the main jobs); ms a step is the median train process's time over its steps (the "
+         "whole process for the others); the ratios divide median seconds by the PyTorch "
+         "script's and by the `--no-shuffle` job's.", "",
+         "| what was run | median s | runs s | steps | ms a step | ratio to PyTorch script | ratio to --no-shuffle |",
+         "|---|---|---|---|---|---|---|"]
+    for name, v in w["cases"].items():
+        parts = v["median_parts_s"]
+        split = (" (" + " + ".join(f"{p} {fmt(s)}" for p, s in parts.items()) + ")"
+                 if len(parts) > 1 else "")
+        odd = (f" (expected {v['steps_expected']}, parsed {v['steps_parsed']})"
+               if any(n not in (None, v["steps_expected"]) for n in v["steps_parsed"]) else "")
+        L.append(f"| {v['what']} | {fmt(v['median_s'])}{split} | "
+                 f"{', '.join(fmt(r['total_s']) for r in v['runs'])} | {fmt(v['steps'])}{odd} | "
+                 f"{fmt(v['ms_per_step'])} | {fmt(v['ratio_torch'])} | {fmt(v['ratio_no_shuffle'])} |")
+    L += ["", "Bars (each a ratio of two medians above, computed by run.py):", "",
+          "| bar | ratio | at most | met |", "|---|---|---|---|"]
+    for b in w["bars"]:
+        met = {True: "**met**", False: "**not met**", None: "n/a"}[b["met"]]
+        L.append(f"| {b['bar']} | {fmt(b['value'])} | {fmt(b['limit'])} | {met} |")
+    L += ["", "Commands (DATA is a directory `sqlnet dataset iris` wrote once, untimed; inspect "
+          "and sql read a copy of a main-job model):", ""]
+    for name, v in w["cases"].items():
+        for cmd in v["commands"]:
+            L.append(f"- {name}: `{shorten(cmd)}`")
+    L.append("")
+    return L
+
+
+def shorten(cmd: str) -> str:
+    """A command line as the reader would type it: no temp paths, no venv paths."""
+    cmd = re.sub(r"\S*/sqlnet-user-data-[^/\s]*/", "DATA/", cmd)
+    cmd = cmd.replace(str(HERE) + "/", "benchmarks/").replace(PY, "python")
+    return re.sub(r"^\S*/sqlnet ", "sqlnet ", cmd)
+
+
+# ---------------------------------------------------------------------------------------
 
 
 # The commit of the entries written before run.py recorded a commit per workload.
@@ -355,11 +599,15 @@ def render(results: dict) -> str:
           "(each workload's table says which; until 2026-11-28 sqlnet always ran on one thread); "
           "PyTorch is float64, best of 1 and 2 threads; the engine limit is the best of 1 "
           "thread and sqlnet's. s/epoch is the median of the runs.", "",
+          "**In-process figures** (this table and the sections iris to out-of-core): the time "
+          "of training inside one process, per epoch, without Python's start, the imports or "
+          "the loading of the data. The user-paths section holds the other kind: **whole "
+          "processes, start to exit**, as a user of the command line waits for them.", "",
           "| workload | mode | sqlnet s/epoch | samples/s | product rows/s | peak RSS MiB | compared with | its s/epoch | bar | value | met |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in WORKLOADS:
         w = results["workloads"].get(name)
-        if not w:
+        if not w or name == "user-paths":
             continue
         sq = w["sqlnet"]
         main = next(iter(w["baselines"].items()), (None, None))
@@ -378,13 +626,23 @@ def render(results: dict) -> str:
           "(width + 1) for hidden layers (stored dense); each hidden Δˡ = Δˡ⁺¹·Wˡ⁺¹ᵀ contributes "
           "samples × width(l+1) × width(l). The same count divides every engine's time, so for "
           "numpy and PyTorch it is a nominal rate.", ""]
+    up = results["workloads"].get("user-paths")
+    if up:
+        L += [f"**user-paths** (whole processes, start to exit; {up['mode']} mode): "
+              f"{sum(1 for b in up['bars'] if b['met'])} of {len(up['bars'])} bars met: " + "; ".join(
+                  f"{b['bar']} {fmt(b['value'])} (at most {fmt(b['limit'])}, "
+                  f"{'met' if b['met'] else 'not met'})" for b in up["bars"]) + ".", ""]
     for name in WORKLOADS:
         w = results["workloads"].get(name)
         if not w:
             continue
-        L += [f"## {name}", "", w["what"] + ".", "",
+        kind = "whole processes, start to exit" if name == "user-paths" else "in-process figures"
+        L += [f"## {name} ({kind})", "", w["what"] + ".", "",
               f"Measured {w['started_at']} in {w['mode']} mode, load average {w['loadavg_before']} "
               f"before and {w['loadavg_after']} after, {w['wall_s']:.0f} s in all.", ""]
+        if name == "user-paths":
+            L += render_user_paths(w)
+            continue
         sq = w["sqlnet"]
         L += ["| engine | s/epoch | runs | samples/s | product rows/s | peak RSS MiB |",
               "|---|---|---|---|---|---|",
@@ -487,7 +745,8 @@ def render(results: dict) -> str:
         L.append("")
     L += ["## How to run", "",
           "```sh",
-          "python benchmarks/run.py            # iris, digits, mnist-shape, sparse-wide (~20 min)",
+          "python benchmarks/run.py            # iris, digits, mnist-shape, sparse-wide, user-paths (~25 min)",
+          "python benchmarks/run.py --only user-paths   # the command line, whole processes (~4 min)",
           "python benchmarks/run.py --quick    # a short smoke run of the same",
           "python benchmarks/run.py --only out-of-core   # the 1M-sample run (long)",
           "python benchmarks/run.py --full     # everything, full epochs for the engine limit too",
@@ -504,6 +763,8 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="every workload, out-of-core too, full epochs")
     ap.add_argument("--ooc-budget", type=float, default=900.0,
                     help="seconds of training loop for out-of-core before it stops and extrapolates")
+    ap.add_argument("--sqlnet", metavar="PATH", help="user-paths: the sqlnet command to time "
+                    "(default: the one beside this Python, else the one on PATH)")
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full" if args.full else "default"
     names = args.only or (WORKLOADS if args.full else DEFAULT)
@@ -511,7 +772,8 @@ def main(argv=None) -> int:
     results = json.loads(json_path.read_text()) if json_path.exists() else {"workloads": {}}
     results["machine"], results["versions"] = machine(), versions()
     fns = {"iris": w_iris, "digits": w_digits, "mnist-shape": w_mnist, "sparse-wide": w_sparse,
-           "out-of-core": lambda m: w_ooc(m, 60.0 if m == "quick" else args.ooc_budget)}
+           "out-of-core": lambda m: w_ooc(m, 60.0 if m == "quick" else args.ooc_budget),
+           "user-paths": lambda m: w_user_paths(m, args.sqlnet)}
     t_all = time.perf_counter()
     for name in names:
         log(f"{name} ({mode})")
