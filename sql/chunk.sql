@@ -54,9 +54,11 @@ SELECT -1 AS model, 'iteration' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0
        0.0 AS value;
 
 -- name: chunk_current
--- The parameters, state and step count after the iteration before.
+-- The parameters, state and step count after the iteration before (and whether early
+-- stopping stopped there), without its log rows and validation's.
 SELECT c.model, c.kind, c.layer, c.row, c.col, c.value FROM chunk_steps AS c
-WHERE c.kind NOT IN ('loss', 'lr');
+WHERE c.kind NOT IN ('loss', 'lr', 'eval_loss', 'eval_accuracy', 'eval_mse', 'best',
+                     'best_loss', 'best_epoch');
 
 -- name: chunk_position
 -- The step this iteration takes, while steps remain: the chunk's first is batch $batch of
@@ -71,7 +73,8 @@ SELECT i.iter, CAST(($batch + i.iter) % $batches AS INTEGER) AS batch,
        CAST($done + i.iter + 1 AS INTEGER) AS step,
        CAST(($slot + i.iter) % $slots AS INTEGER) AS slot
 FROM (SELECT CAST(c.value AS INTEGER) AS iter FROM chunk_current AS c
-      WHERE c.kind = 'iteration' AND c.value < $k) AS i;
+      WHERE c.kind = 'iteration' AND c.value < $k
+        AND NOT EXISTS (SELECT 1 FROM chunk_current AS s WHERE s.kind = 'stopped')) AS i;
 
 -- name: chunk_batch_rows
 -- The samples of the iteration's batch, with their count n.
@@ -112,7 +115,7 @@ GROUP BY a.model, a.row, p.col;
 -- name: chunk_state
 -- The iteration's optimizer state, as optimizer_state holds it.
 SELECT c.model, c.kind AS name, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
-FROM chunk_current AS c WHERE c.kind NOT IN ('param', 'iteration');
+FROM chunk_current AS c WHERE c.kind NOT IN ('param', 'iteration', 'stopped');
 
 -- name: chunk_param
 -- The step's new parameter values (or, with :kind a state's name, the new state).
@@ -145,14 +148,114 @@ FROM loss AS l JOIN lr AS r ON r.model = l.model CROSS JOIN chunk_position AS p;
 -- finite. (A non-finite gradient makes its parameter non-finite, and a non-finite parameter
 -- stays so in the steps after: so this refuses a chunk exactly when a step of it would be
 -- refused alone.)
-INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at)
+INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at,
+                          eval_loss, eval_accuracy, eval_mse)
 SELECT g.model, $run, g.layer, CAST(g.row AS INTEGER),
        (SELECT COUNT(*) FROM epoch_rows AS e WHERE e.model = g.model AND e.batch = g.col),
-       g.value, l.value, $wall_ms, CURRENT_TIMESTAMP
+       g.value, l.value, $wall_ms, CURRENT_TIMESTAMP, v.value, a.value, s.value
 FROM step_tape AS g
 JOIN step_tape AS l ON l.model = g.model AND l.kind = 'lr' AND l.row = g.row
+LEFT JOIN step_tape AS v ON v.model = g.model AND v.kind = 'eval_loss' AND v.row = g.row
+LEFT JOIN step_tape AS a ON a.model = g.model AND a.kind = 'eval_accuracy' AND a.row = g.row
+LEFT JOIN step_tape AS s ON s.model = g.model AND s.kind = 'eval_mse' AND s.row = g.row
 WHERE g.kind = 'loss'
   AND NOT EXISTS (SELECT 1 FROM step_tape AS t
                   WHERE t.kind IN ('loss', 'param') AND NOT isfinite(t.value))
 RETURNING step;
 
+
+-- Validation and early stopping inside a chunk: after an epoch's last step, the iteration
+-- scores the validation rows with the step's new parameters, and takes early stopping's
+-- test (as improved, set_best_epoch, keep_best and stop_models do between statements). The
+-- best parameters, the best loss and epoch are rows of chunk_steps, read back through
+-- DuckDB's `recurring` reference (the rows of every iteration so far, by key); a stop ends
+-- the chunk: chunk_position has no row after it.
+
+-- name: chunk_start_best
+-- The run's best validation loss and epoch so far ($run; none before the first validation).
+SELECT r.model, 'best_loss' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col,
+       l.eval_loss AS value
+FROM runs AS r
+JOIN training_log AS l ON l.model = r.model AND l.run = r.run AND l.epoch = r.best_epoch
+WHERE r.run = $run AND r.model = $model AND l.eval_loss IS NOT NULL
+UNION ALL
+SELECT r.model, 'best_epoch' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col,
+       CAST(r.best_epoch AS DOUBLE) AS value
+FROM runs AS r WHERE r.run = $run AND r.model = $model AND r.best_epoch IS NOT NULL;
+
+-- name: chunk_eval_params
+-- After an epoch's last step, the step's new weights and biases (row −1), which the
+-- validation forward pass reads (chunk_linear over v_params); after any other step, none.
+SELECT u.model, u.layer, CAST(u.row AS INTEGER) AS row, u.col, u.param AS value
+FROM new AS u CROSS JOIN chunk_position AS p
+WHERE p.batch = $batches - 1;
+
+-- name: chunk_eval_scores
+-- The validation scores, after an epoch's last step only (inside a chunk, a model's sums
+-- have no GROUP BY: over no rows, they would give a row of NULLs).
+SELECT s.* FROM v_scored AS s WHERE EXISTS (SELECT 1 FROM v_params);
+
+-- name: chunk_improved
+-- Early stopping's test (as `improved`): the validation loss is below the best by more than
+-- min_delta, or there is no best yet.
+SELECT s.model, 1 AS hit
+FROM v_scores AS s
+JOIN chunk_models AS m ON m.model = s.model
+LEFT JOIN recurring.chunk_steps AS b ON b.model = s.model AND b.kind = 'best_loss'
+WHERE COALESCE(s.loss < b.value - m.min_delta, true);
+
+-- name: chunk_eval_log
+-- The validation scores, keyed by the step (row) like its loss, with its epoch (layer).
+SELECT s.model, v.kind, p.epoch AS layer, CAST(p.step AS BIGINT) AS row, 0 AS col, v.value
+FROM v_scores AS s CROSS JOIN chunk_position AS p
+CROSS JOIN LATERAL (VALUES ('eval_loss', s.loss), ('eval_accuracy', s.accuracy),
+                           ('eval_mse', s.mse)) AS v(kind, value);
+
+-- name: chunk_best
+-- A model that improved keeps this step's parameters (kind best), its loss and its epoch.
+SELECT u.model, 'best' AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, u.param AS value
+FROM new AS u JOIN v_improved AS i ON i.model = u.model
+UNION ALL
+SELECT s.model, 'best_loss' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col, s.loss
+FROM v_scores AS s JOIN v_improved AS i ON i.model = s.model
+UNION ALL
+SELECT i.model, 'best_epoch' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col,
+       CAST(p.epoch AS DOUBLE) AS value
+FROM v_improved AS i CROSS JOIN chunk_position AS p;
+
+-- name: chunk_stop
+-- Early stopping (as stop_models): the best epoch lies --patience epochs back, and this is
+-- not the run's last epoch. The chunk ends here (the driver takes this epoch's end again by
+-- the statements of a step, so that last_step keeps its tape).
+SELECT s.model, 'stopped' AS kind, p.epoch AS layer, CAST(p.step AS BIGINT) AS row, 0 AS col,
+       1.0 AS value
+FROM v_scores AS s
+JOIN chunk_models AS m ON m.model = s.model
+CROSS JOIN chunk_position AS p
+LEFT JOIN v_improved AS i ON i.model = s.model
+LEFT JOIN recurring.chunk_steps AS b ON b.model = s.model AND b.kind = 'best_epoch'
+WHERE m.patience IS NOT NULL AND p.epoch < $first + $epochs - 1
+  AND p.epoch - CASE WHEN i.hit IS NOT NULL THEN p.epoch ELSE b.value END >= m.patience;
+
+-- name: chunk_keep_best
+-- After a chunk, the best parameters it found replace the model's best_weights, with their
+-- epoch (the run's best_epoch is set by chunk_set_best_epoch).
+INSERT INTO best_weights
+SELECT b.model, CAST(e.value AS INTEGER), b.layer, CAST(b.row AS INTEGER), b.col, b.value
+FROM step_tape AS b JOIN step_tape AS e ON e.model = b.model AND e.kind = 'best_epoch'
+WHERE b.kind = 'best';
+
+-- name: chunk_clear_best
+-- (before chunk_keep_best) the old best weights of a model whose best the chunk moved
+DELETE FROM best_weights
+WHERE model IN (SELECT t.model FROM step_tape AS t WHERE t.kind = 'best');
+
+-- name: chunk_set_best_epoch
+-- The run's best epoch, as the chunk left it.
+UPDATE runs AS r SET best_epoch = CAST(t.value AS INTEGER)
+FROM step_tape AS t
+WHERE t.kind = 'best_epoch' AND t.model = r.model AND r.run = $run;
+
+-- name: chunk_stopped
+-- The step at whose end the chunk's early stopping stopped (NULL: it did not).
+SELECT MAX(t.row) FROM step_tape AS t WHERE t.kind = 'stopped';

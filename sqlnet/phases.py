@@ -286,12 +286,13 @@ CHUNK_BATCH = {"batch_rows": "chunk_batch_rows", "a0": "chunk_batch_inputs",
 CHUNK_POSITION = ("batch", "epoch", "e")
 
 
-def chunk(net: Network, materialized: bool = True) -> exp.Expression:
+def chunk(net: Network, materialized: bool = True, validate: bool = False) -> exp.Expression:
     """$k optimizer steps as ONE statement, for DuckDB (sql/chunk.sql): a recursive CTE
     whose iteration is a step's forward, error, backward and update CTEs over the iteration's
     parameters. Its result, step_tape, holds the new parameters and state, as after one step,
     and every step's loss and learning rate. The iteration's CTEs are MATERIALIZED, or (not
-    materialized) left to DuckDB.
+    materialized) left to DuckDB. With validate, an epoch's last step also scores the
+    validation rows and takes early stopping's test (:func:`chunk_validation`).
     """
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
@@ -304,8 +305,10 @@ def chunk(net: Network, materialized: bool = True) -> exp.Expression:
                              alias=node.args.get("alias"))
         return node
 
-    ctes = [(name, _one_model(_chunk_cte(name, tree.transform(swap), dropout)))
-            for name, tree in ctes if name != "params"]
+    ctes = [(name, _chunk_cte(name, tree, dropout)) for name, tree in ctes if name != "params"]
+    if validate:
+        ctes += chunk_validation(net)
+    ctes = [(name, _one_model(tree.transform(swap))) for name, tree in ctes]
     head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position")),
             ("params", query("chunk_params"))]
     head += [(name, query(name)) for name in CHUNK_TABLES.values()]
@@ -315,11 +318,44 @@ def chunk(net: Network, materialized: bool = True) -> exp.Expression:
     if net.controls.state:
         parts.append(query("chunk_step_count"))
     parts.append(query("chunk_log"))
-    body = with_ctes(_one_model(_union(parts)), head + ctes, None if materialized else set())
-    statement = query("chunk", start=exp.paren(query("chunk_start")))
+    if validate:
+        parts += [query(name) for name in ("chunk_eval_log", "chunk_best", "chunk_stop")]
+    # (the validation's CTEs, read by several parts of the iteration, are always materialized)
+    body = with_ctes(_one_model(_union(parts)), head + ctes,
+                     None if materialized else set())
+    start = query("chunk_start")
+    if validate:
+        start = _union([start, query("chunk_start_best")])
+    statement = query("chunk", start=exp.paren(start))
     recursion = next(c for c in statement.find_all(exp.CTE) if c.alias == "chunk_steps")
     recursion.this.set("expression", exp.Subquery(this=body))
     return statement
+
+
+def chunk_validation(net: Network) -> list[CTE]:
+    """A chunk iteration's validation, after an epoch's last step: the CTEs of
+    :func:`scores` over the validation rows (eval_rows, in batch 0), named v_..., whose
+    forward products read the step's new parameters (v_params), then early stopping's test
+    (v_improved). After any other step, v_params is empty, and so is all that reads it."""
+    ctes = [(name, exp.replace_placeholders(tree, batch=number(0)))
+            for name, tree in score_ctes(net, "eval_rows", "eval_inputs", "eval_targets")]
+    ctes = [(name, _chunk_cte(name, tree, False) if _linear_name(name) else tree)
+            for name, tree in ctes]
+    named = {name for name, _ in ctes} | {"params"}
+
+    def prefix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name in named and not node.args.get("db"):
+            return exp.Table(this=exp.to_identifier(f"v_{node.name}"),
+                             alias=node.args.get("alias"))
+        return node
+    *ctes, (_, scored) = [(f"v_{name}", tree.transform(prefix)) for name, tree in ctes]
+    return ([("v_params", query("chunk_eval_params"))] + ctes
+            + [("v_scored", scored), ("v_scores", query("chunk_eval_scores")),
+               ("v_improved", query("chunk_improved"))])
+
+
+def _linear_name(name: str) -> bool:
+    return name[0] == "z" and name[1:].isdigit()
 
 
 def _chunk_cte(name: str, tree: exp.Expression, dropout: bool) -> exp.Expression:
@@ -327,7 +363,7 @@ def _chunk_cte(name: str, tree: exp.Expression, dropout: bool) -> exp.Expression
     and each Zˡ by chunk_linear (the bias as the weight of the constant-1 column)."""
     if name in CHUNK_BATCH:
         return query(CHUNK_BATCH[name])
-    if name[0] == "z" and name[1:].isdigit():
+    if _linear_name(name):
         layer = int(name[1:])
         return query("chunk_linear", acts=table(acts(layer - 1, dropout)), layer=number(layer))
     return _from_position(tree)
@@ -371,8 +407,14 @@ def _from_position(tree: exp.Expression) -> exp.Expression:
 def scores(net: Network, rows: str, inputs: str, targets: str) -> exp.Expression:
     """Per model: loss, accuracy (classifiers) or MSE and MAE, and sample count, over a
     data set in batch 0."""
+    *ctes, (_, body) = score_ctes(net, rows, inputs, targets)
+    return with_ctes(body, ctes)
+
+
+def score_ctes(net: Network, rows: str, inputs: str, targets: str) -> list[CTE]:
+    """The CTEs of :func:`scores`, the last (`scores`) the per-model scores."""
     ctes = forward(net, rows, inputs) + error(net, targets)[:-1]
     io = {"out": table(f"a{net.depth}"), "y": table("y")}
     name = {"regression": "regression_errors", "classification": "accuracy_classes"}.get(
         net.task, "accuracy_binary")
-    return with_ctes(query("scores", metrics=exp.paren(query(name, **io))), ctes)
+    return ctes + [("scores", query("scores", metrics=exp.paren(query(name, **io))))]

@@ -272,7 +272,7 @@ def _loop(db: Database, net: M.Network, plan: Plan, quiet: bool, out: TextIO,
                                       f"(run {plan.run}, {step} steps done)")
                 n = ch.length(step, epoch, batch, batches) if ch else 1
                 if n > 1:
-                    stopped = _chunk(db, st, ch, tables, net, plan, epoch, batch, step, n)
+                    stopped, n = _chunk(db, st, ch, tables, net, plan, epoch, batch, step, n)
                 else:
                     last = batch == batches - 1
                     full = last and (epoch == plan.last_epoch or bool(st.validate))
@@ -351,8 +351,8 @@ class Chunks:
 
     limit: int          # the most steps per chunk
     span: bool          # may a chunk go on into the next epoch?
-    validate: bool      # the epoch's last step is taken alone (its tape is kept when
-    last_epoch: int     # early stopping ends the run there)
+    validate: bool      # it validates at every epoch's end, and early stopping ends it
+    last_epoch: int
     statement: exp.Expression
     log: exp.Expression
     optimizers_off: str = ""  # DuckDB optimizer passes the chunk statement is planned without
@@ -365,14 +365,14 @@ class Chunks:
         if (limit < 2 or st.many or plan.epoch > plan.last_epoch
                 or not chunk_applies(_engine(db))):
             return None
-        span = not (st.validate or st.history or snapshot)
+        span = not (st.history or snapshot)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
         # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
         # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a large one
         # keeps them (NOTES.md §11)
         return cls(limit, span, bool(st.validate), plan.last_epoch,
-                   chunk_statement(net, materialized=large), query("log_chunk"),
-                   "join_order" if large else "")
+                   chunk_statement(net, materialized=large, validate=bool(st.validate)),
+                   query("log_chunk"), "join_order" if large else "")
 
     @staticmethod
     def work(net: M.Network, rows: int) -> int:
@@ -390,7 +390,7 @@ class Chunks:
         left = (self.last_epoch - epoch) * batches + batches - batch  # steps left in the run
         n = min(self.limit - done % self.limit, left - 1)
         if not self.span:
-            n = min(n, batches - batch - (1 if self.validate else 0))
+            n = min(n, batches - batch)
         return max(n, 1)
 
 
@@ -410,12 +410,16 @@ def _engine(db: Database) -> str:
 
 
 def _chunk(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M.Network,
-           plan: Plan, epoch: int, batch: int, done: int, n: int) -> str | None:
+           plan: Plan, epoch: int, batch: int, done: int, n: int) -> tuple[str | None, int]:
     """n optimizer steps in one statement (ch.statement), then the new values copied in and
     the steps logged, in one transaction; after an epoch's last step, the epoch's end.
+    Returns how the run stopped, if it did, and the steps taken.
 
     When a step of the chunk is not finite, the chunk is rolled back and its steps are taken
-    one by one, so that training stops at that very step, keeping the steps before it.
+    one by one, so that training stops at that very step, keeping the steps before it. When
+    early stopping stopped the chunk at an epoch's end, the chunk is rolled back and taken
+    again up to that epoch's last step, which is taken alone (as with a statement per step:
+    its tape is the run's last_step).
     """
     t0, batches = time.perf_counter(), tables.batches
     tables.hold(db, epoch, epoch + (batch + n - 1) // batches)
@@ -426,20 +430,61 @@ def _chunk(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M
             with db.engine.optimizers_off(ch.optimizers_off):
                 db.run(ch.statement, k=n, batch=batch, batches=batches, epoch=epoch,
                        first=plan.first, done=done, epochs=plan.last_epoch - plan.first + 1,
-                       slot=slot, slots=tables.slots, lo=lo, hi=hi, model=net.model)
+                       slot=slot, slots=tables.slots, lo=lo, hi=hi, model=net.model,
+                       run=plan.run)
             for tree in st.update:
                 db.run(tree)
             if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):
                 raise _Diverged
-            return _epoch_end(db, st, net, plan, epoch, done + n) if batch + n == batches else None
+            if ch.validate:
+                _chunk_best(db, plan)
+            ended = batch + n == batches
+            return (_epoch_end(db, st, net, plan, epoch, done + n, validated=ch.validate)
+                    if ended else None), n
     except _Diverged:
         pass
+    except _Stopped as stop:
+        return _stop_again(db, st, ch, tables, net, plan, epoch, batch, done, stop.step)
     stopped = None
     for i in range(n):
         e, b = epoch + (batch + i) // batches, (batch + i) % batches
         tables.hold(db, e)
         stopped = _step(db, st, net, plan, b, e, done + i + 1, last=b == batches - 1, full=False)
-    return stopped
+    return stopped, n
+
+
+def _chunk_best(db: Database, plan: Plan) -> None:
+    """After a chunk that validated: its best weights and epoch are the run's; a stop inside
+    it rolls it back (_Stopped)."""
+    stopped_at = db.scalar(query("chunk_stopped"))
+    if stopped_at is not None:
+        raise _Stopped(stopped_at)
+    db.run(query("chunk_set_best_epoch"), run=plan.run)
+    db.run(query("chunk_clear_best"))
+    db.run(query("chunk_keep_best"))
+
+
+def _stop_again(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M.Network,
+                plan: Plan, epoch: int, batch: int, done: int, step: int) -> tuple[str | None, int]:
+    """The chunk again, up to the step before `step`, where early stopping stopped it; then
+    that step (an epoch's last) alone, with its full tape and the epoch's end."""
+    before = step - done - 1
+    if before > 1:
+        _, before = _chunk(db, st, ch, tables, net, plan, epoch, batch, done, before)
+    elif before == 1:
+        tables.hold(db, epoch)
+        _step(db, st, net, plan, batch, epoch, done + 1, last=batch == tables.batches - 1)
+    e, b = epoch + (batch + before) // tables.batches, (batch + before) % tables.batches
+    tables.hold(db, e)
+    return _step(db, st, net, plan, b, e, step, last=True, full=True), step - done
+
+
+class _Stopped(Exception):
+    """Early stopping stopped a chunk after step `step`."""
+
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = int(step)
 
 
 class _Diverged(Exception):
@@ -496,12 +541,13 @@ def _finish(db: Database, st: Statements, net: M.Network, plan: Plan, how: str,
 
 
 def _epoch_end(db: Database, st: Statements, net: M.Network, plan: Plan, epoch: int,
-               step: int) -> str | None:
-    """After an epoch's last step, in its transaction: history, validation, early stopping."""
+               step: int, validated: bool = False) -> str | None:
+    """After an epoch's last step, in its transaction: history, validation, early stopping
+    (unless the chunk that took the step validated already)."""
     where = {"model": net.model, "run": plan.run}
     if st.history:
         db.run(query("keep_history"), epoch=epoch, **where)
-    if not st.validate:
+    if not st.validate or validated:
         return None
     db.run(st.validate, batch=0, epoch=epoch, run=plan.run)
     db.run(query("improved"), epoch=epoch, run=plan.run)

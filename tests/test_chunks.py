@@ -39,6 +39,18 @@ CASES = {
                                                                  "lr_schedule": "step",
                                                                  "step_size": 2}),
                                     4, 0, Validation(split=0.2), True),
+    # shuffled epochs, validation at every epoch's end and early stopping, inside chunks that
+    # span epochs (the stopping epoch's last step taken again alone, for last_step)
+    "shuffled-validation-early-stopping": (dict(hidden=[4], activation="relu",
+                                                loss="cross_entropy", batch_size=4,
+                                                controls={"optimizer": "adam", "patience": 2,
+                                                          "min_delta": 0.02}),
+                                           30, 0, Validation(split=0.3), False),
+    "shuffled-validation-dropout-mse": (dict(hidden=[3, 3], activation="tanh", loss="mse",
+                                             batch_size=3, controls={"dropout": 0.2,
+                                                                     "lr_schedule": "exponential",
+                                                                     "gamma": 0.9}),
+                                        5, 0, Validation(split=0.2), False),
 }
 
 
@@ -106,6 +118,8 @@ def test_chunks_equal_one_statement_per_step(monkeypatch, tmp_path, name):
     for what in QUERIES:
         close(chunks[what], steps[what], what)
     assert {r[0] for r in chunks["last_step"]} >= {"z", "activation", "delta", "gradient", "loss"}
+    if name == "shuffled-validation-early-stopping":           # it did stop, before the end
+        assert chunks["runs"][0][1] == "early_stopping" and len(chunks["log"]) < 30 * 3
 
 
 @pytest.mark.parametrize("name", ["adam-dropout-class-weights", "validation-history-nesterov"])

@@ -122,7 +122,10 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes(setup):
     p = subprocess.Popen(cli("train", db, "--data", data, "--target", "y", "--hidden", 4,
                              "--activation", "tanh", "--loss", "mse", "--lr", LR,
                              "--batch-size", BATCH, "--seed", SEED, "--epochs", EPOCHS),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         # chunks of 5 steps: else one chunk takes nearly the whole run, and
+                         # Ctrl-C waits for its end
+                         env={**os.environ, "SQLNET_CHUNK_STEPS": "5"})
     line = p.stderr.readline()                 # the first progress line: training is under way
     assert line.startswith("epoch ")
     p.send_signal(signal.SIGINT)
