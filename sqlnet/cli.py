@@ -670,8 +670,13 @@ def cmd_plot(args) -> int:
 
 def cmd_phases(args) -> int:
     from .listing import listing
+    from .queries import query
     with _open(_existing(args.db), read_only=True) as db:
-        print(listing(M.load(db), dialect=args.dialect, pretty=args.pretty))
+        net = M.load(db)
+        validate = bool(db.scalar(query("valid_count"), model=net.model))
+        rows = db.rows(query("inputs_per_row"))[0][1]
+        print(listing(net, dialect=args.dialect, pretty=args.pretty, validate=validate,
+                      rows=rows))
     return 0
 
 

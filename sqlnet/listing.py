@@ -16,8 +16,21 @@ from .queries import DIALECT, render, statements
 
 DIALECTS = ("duckdb", "postgres", "spark")
 # What each part of a run's statements does, in the order the loop runs them.
-ROLES = {"epoch": "once per epoch: the samples' order and batches",
-         "batches": "once per epoch: the loop's bound",
+ROLES = {"block": "on DuckDB, before a chunk whose epochs the tables do not hold yet: the "
+                  "samples' order and batches of every epoch the chunk reaches, at once",
+         "batches": "the loop's bound: an epoch's batches",
+         "chunk": "on DuckDB: many optimizer steps in ONE statement, a recursive CTE whose "
+                  "iteration is a step's forward, error, backward and update phases (and, "
+                  "with validation, an epoch's validation and early stopping's test)",
+         "chunk_update": "after a chunk: the new weights, biases and optimizer state copied in",
+         "log_chunk": "after a chunk: its steps' training_log rows, written only when every "
+                      "loss and new weight is finite (else its steps are taken one by one)",
+         "chunk_stopped": "after a chunk that validated: did early stopping stop it (then it "
+                          "is taken again up to the stopping step, which is taken alone)",
+         "chunk_best": "after a chunk that validated: the run's best epoch and weights",
+         "epoch": "once per epoch where steps run as statements of their own (every step on "
+                  "PostgreSQL and Spark; on DuckDB, the run's last step and a diverging "
+                  "chunk's steps): the samples' order and batches",
          "step": "every step: forward, error, backward and update phases as one statement "
                  "(the tape: the loss and the update)",
          "step_full": "instead of step, for the run's last step (and with validation, every "
@@ -28,7 +41,9 @@ ROLES = {"epoch": "once per epoch: the samples' order and batches",
          "update_lean": "after a lean step of a wide sparse model: layer 1's new weights "
                         "copied in by rowid, then the others",
          "log": "every step: the training_log row, written only when the step's loss, "
-                "gradients and new weights are all finite (else the step is refused)"}
+                "gradients and new weights are all finite (else the step is refused)",
+         "validate": "after an epoch's last step: the validation scores on its training_log "
+                     "row, then early stopping's statements"}
 
 
 @dataclass
@@ -45,24 +60,33 @@ class Phase:
         return ";\n".join(transpile(self.tree, dialect, pretty))
 
 
-def phases(net: M.Network) -> list[Phase]:
-    """The statements of a training run for net, in the order they run."""
-    from .train import Statements
-    out, seen = [], []
-    st, parts = Statements(net), {}
-    steps = {"step": st.step, "step_full": st.step_full}  # built when first asked for
-    for part, value in vars(st).items():
-        if not part.startswith("_") and part not in steps:
-            parts.update({part: value, **(steps if part == "batches" else {})})
-    for part, value in parts.items():
-        if any(value is v for v in seen):   # (update_lean, where it is update itself)
+def phases(net: M.Network, dialect: str = DIALECT, validate: bool = False,
+           rows: int | None = None) -> list[Phase]:
+    """The statements of a training run for net on dialect's engine, in the order they run:
+    on DuckDB the chunks of many steps first, then what a step of its own runs (every
+    step, elsewhere). validate: the model has validation data; rows: its training rows."""
+    from .train import Chunks, Statements, chunk_applies
+    st = Statements(net, validate=validate)
+    parts = []
+    if chunk_applies(dialect):
+        size = min(net.batch_size or rows or 1, rows or net.batch_size or 1)
+        parts += [("block", st.block), ("batches", st.batches),
+                  ("chunk", Chunks.statement_for(net, size, validate)),
+                  ("chunk_update", st.update), ("log_chunk", st.chunk_log),
+                  ("chunk_stopped", st.chunk_stopped), ("chunk_best", st.chunk_best)]
+    parts += [("epoch", st.epoch), ("batches", st.batches), ("step", st.step),
+              ("step_full", st.step_full), ("check", st.check), ("update", st.update),
+              ("update_lean", None if st.update_lean is st.update else st.update_lean),
+              ("log", st.log), ("validate", st.validate)]
+    out, seen = [], set()
+    for part, value in parts:
+        trees = [t for t in (value if isinstance(value, list) else [value]) if t is not None]
+        if not trees or (part == "batches" and part in seen):
             continue
-        seen.append(value)
-        trees = value if isinstance(value, list) else [value]
+        seen.add(part)
         for i, tree in enumerate(trees):
-            if isinstance(tree, exp.Expression):
-                out.append(Phase(part, _name(tree) or (part if len(trees) == 1 else f"{part}[{i}]"),
-                                 ROLES.get(part, part), tree))
+            out.append(Phase(part, _name(tree) or (part if len(trees) == 1 else f"{part}[{i}]"),
+                             ROLES[part], tree))
     return out
 
 
@@ -79,18 +103,19 @@ def _name(tree: exp.Expression) -> str | None:
     return None
 
 
-def listing(net: M.Network, dialect: str = DIALECT, pretty: bool = False) -> str:
+def listing(net: M.Network, dialect: str = DIALECT, pretty: bool = False,
+            validate: bool = False, rows: int | None = None) -> str:
     """Every statement as text, each headed by a comment on what it does."""
     lines = [f"-- The statements of a training run for model {net.model}: layers "
              f"{','.join(map(str, net.widths))}, {' → '.join(net.activations)}, loss {net.loss}.",
-             "-- $name is a parameter bound at run time; each step (from `step` to `log_step`)",
-             "-- is one transaction."]
+             "-- $name is a parameter bound at run time; each chunk (from `chunk` to its",
+             "-- best weights) and each step (from `step` to `log_step`) is one transaction."]
     if dialect != DIALECT:
         lines.append(f"-- As sqlnet runs them on {dialect}: written in DuckDB's dialect, rewritten "
                      "where the engines differ (sqlnet/engines), transpiled by sqlglot.")
     if dialect == "spark":
         lines.append("-- Spark computes each common table expression of a statement on its own, "
                      "and each UPDATE as the SELECT of the table's new rows, shown here.")
-    for i, p in enumerate(phases(net), start=1):
+    for i, p in enumerate(phases(net, dialect, validate, rows), start=1):
         lines += ["", f"-- {i}. {p.name} ({p.role})", p.sql(dialect, pretty) + ";"]
     return "\n".join(lines)

@@ -199,6 +199,11 @@ class Statements:
         if not self.fold_check:
             self.log.set("returning", None)
         self.validate = validation_statement(net) if validate else None
+        # after a chunk (DuckDB) that validated: did early stopping stop it, and its best
+        self.chunk_log = query("log_chunk")
+        self.chunk_stopped = query("chunk_stopped") if validate else None
+        self.chunk_best = [query(name) for name in (
+            "chunk_set_best_epoch", "chunk_clear_best", "chunk_keep_best")] if validate else []
         self.history = False    # keep every epoch's weights
         self.many = False       # more than one model in the pass
 
@@ -367,12 +372,18 @@ class Chunks:
             return None
         span = not (st.history or snapshot)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
-        # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
-        # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a large one
-        # keeps them (NOTES.md §11)
         return cls(limit, span, bool(st.validate), plan.last_epoch,
-                   chunk_statement(net, materialized=large, validate=bool(st.validate)),
-                   query("log_chunk"), "join_order" if large else "")
+                   cls.statement_for(net, rows, bool(st.validate)), st.chunk_log,
+                   "join_order" if large else "")
+
+    @classmethod
+    def statement_for(cls, net: M.Network, rows: int, validate: bool) -> exp.Expression:
+        """The model's chunk statement, for batches of rows samples."""
+        # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
+        # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a
+        # large one keeps them (NOTES.md §11)
+        large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
+        return chunk_statement(net, materialized=large, validate=validate)
 
     @staticmethod
     def work(net: M.Network, rows: int) -> int:
@@ -437,7 +448,7 @@ def _chunk(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M
             if not db.rows(ch.log, run=plan.run, wall_ms=(time.perf_counter() - t0) * 1000 / n):
                 raise _Diverged
             if ch.validate:
-                _chunk_best(db, plan)
+                _chunk_best(db, st, plan)
             ended = batch + n == batches
             return (_epoch_end(db, st, net, plan, epoch, done + n, validated=ch.validate)
                     if ended else None), n
@@ -453,15 +464,14 @@ def _chunk(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M
     return stopped, n
 
 
-def _chunk_best(db: Database, plan: Plan) -> None:
+def _chunk_best(db: Database, st: Statements, plan: Plan) -> None:
     """After a chunk that validated: its best weights and epoch are the run's; a stop inside
     it rolls it back (_Stopped)."""
-    stopped_at = db.scalar(query("chunk_stopped"))
+    stopped_at = db.scalar(st.chunk_stopped)
     if stopped_at is not None:
         raise _Stopped(stopped_at)
-    db.run(query("chunk_set_best_epoch"), run=plan.run)
-    db.run(query("chunk_clear_best"))
-    db.run(query("chunk_keep_best"))
+    for tree in st.chunk_best:
+        db.run(tree, run=plan.run)
 
 
 def _stop_again(db: Database, st: Statements, ch: Chunks, tables: EpochTables, net: M.Network,
