@@ -12,9 +12,10 @@
 -- $k steps from the parameters of :start; :next is one iteration (one step). The batches
 -- the chunk reads (slots $lo to $hi of the epoch tables) are copied out once, first: a
 -- scan inside the recursion cannot skip the other batches by the zone maps. chunk_rows
--- holds each batch's size n too. A chunk trains one model, $model: its settings (and class
--- weights) are read once, and inside the recursion every `model` column is that constant
--- (sqlnet.phases.chunk), so no join or GROUP BY carries the key.
+-- holds each batch's size n too. The models' settings (and class weights) are read once. A
+-- chunk of one model, $model, has that constant for every `model` column inside the
+-- recursion (sqlnet.phases.chunk), so no join or GROUP BY carries the key; a chunk of many
+-- (--group-by, sweep) keeps the key.
 CREATE OR REPLACE TEMP TABLE step_tape AS
 WITH RECURSIVE
   chunk_rows AS MATERIALIZED (
@@ -26,9 +27,11 @@ WITH RECURSIVE
   chunk_targets AS MATERIALIZED (
     SELECT y.batch, y.model, y.row, y.col, y.value FROM epoch_targets AS y
     WHERE y.batch BETWEEN $lo AND $hi),
-  chunk_models AS MATERIALIZED (SELECT m.* FROM models AS m WHERE m.model = $model),
+  chunk_models AS MATERIALIZED (
+    SELECT m.* FROM models AS m WHERE m.model IN (SELECT DISTINCT e.model FROM epoch_rows AS e)),
   chunk_class_weights AS MATERIALIZED (
-    SELECT w.* FROM class_weights AS w WHERE w.model = $model),
+    SELECT w.* FROM class_weights AS w
+    WHERE w.model IN (SELECT DISTINCT e.model FROM epoch_rows AS e)),
   chunk_steps (model, kind, layer, row, col, value)
     USING KEY (model, kind, layer, row, col) AS (
     SELECT p.model, p.kind, p.layer, p.row, p.col, p.value FROM :start AS p
@@ -98,10 +101,19 @@ SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
 FROM chunk_current AS c WHERE c.kind = 'param' AND c.row >= 0;
 
 -- name: chunk_params
--- The iteration's weights and biases (row −1), as the update's `params` holds them; the
--- forward products read them too (chunk_linear).
+-- The iteration's weights and biases (row −1) of the models in its batch, as the update's
+-- `params` holds them; the forward products read them too (chunk_linear).
 SELECT c.model, c.layer, CAST(c.row AS INTEGER) AS row, c.col, c.value
-FROM chunk_current AS c WHERE c.kind = 'param';
+FROM chunk_current AS c
+WHERE c.kind = 'param' AND c.model IN (SELECT r.model FROM batch_rows AS r);
+
+-- name: chunk_kept
+-- In a chunk of many models: the parameters, state and step count of the models that have
+-- no rows in this iteration's batch (fewer batches than others), carried on unchanged.
+SELECT c.model, c.kind, c.layer, c.row, c.col, c.value
+FROM chunk_current AS c CROSS JOIN chunk_position AS p
+WHERE c.model >= 0 AND c.kind <> 'stopped'
+  AND c.model NOT IN (SELECT r.model FROM batch_rows AS r);
 
 -- name: chunk_linear
 -- Zˡ = Aˡ⁻¹·Wˡ + bˡ inside a chunk: the bias is the weight of Aˡ⁻¹'s constant-1 column (row
@@ -148,16 +160,12 @@ FROM loss AS l JOIN lr AS r ON r.model = l.model CROSS JOIN chunk_position AS p;
 -- finite. (A non-finite gradient makes its parameter non-finite, and a non-finite parameter
 -- stays so in the steps after: so this refuses a chunk exactly when a step of it would be
 -- refused alone.)
-INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at,
-                          eval_loss, eval_accuracy, eval_mse)
+INSERT INTO training_log (model, run, epoch, step, batch_size, loss, lr, wall_ms, logged_at)
 SELECT g.model, $run, g.layer, CAST(g.row AS INTEGER),
        (SELECT COUNT(*) FROM epoch_rows AS e WHERE e.model = g.model AND e.batch = g.col),
-       g.value, l.value, $wall_ms, CURRENT_TIMESTAMP, v.value, a.value, s.value
+       g.value, l.value, $wall_ms, CURRENT_TIMESTAMP
 FROM step_tape AS g
 JOIN step_tape AS l ON l.model = g.model AND l.kind = 'lr' AND l.row = g.row
-LEFT JOIN step_tape AS v ON v.model = g.model AND v.kind = 'eval_loss' AND v.row = g.row
-LEFT JOIN step_tape AS a ON a.model = g.model AND a.kind = 'eval_accuracy' AND a.row = g.row
-LEFT JOIN step_tape AS s ON s.model = g.model AND s.kind = 'eval_mse' AND s.row = g.row
 WHERE g.kind = 'loss'
   AND NOT EXISTS (SELECT 1 FROM step_tape AS t
                   WHERE t.kind IN ('loss', 'param') AND NOT isfinite(t.value))
@@ -177,11 +185,14 @@ SELECT r.model, 'best_loss' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS 
        l.eval_loss AS value
 FROM runs AS r
 JOIN training_log AS l ON l.model = r.model AND l.run = r.run AND l.epoch = r.best_epoch
-WHERE r.run = $run AND r.model = $model AND l.eval_loss IS NOT NULL
+WHERE r.run = $run AND l.eval_loss IS NOT NULL
+  AND r.model IN (SELECT DISTINCT e.model FROM epoch_rows AS e)
 UNION ALL
 SELECT r.model, 'best_epoch' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col,
        CAST(r.best_epoch AS DOUBLE) AS value
-FROM runs AS r WHERE r.run = $run AND r.model = $model AND r.best_epoch IS NOT NULL;
+FROM runs AS r
+WHERE r.run = $run AND r.best_epoch IS NOT NULL
+  AND r.model IN (SELECT DISTINCT e.model FROM epoch_rows AS e);
 
 -- name: chunk_eval_params
 -- After an epoch's last step, the step's new weights and biases (row −1), which the
@@ -194,6 +205,13 @@ WHERE p.batch = $batches - 1;
 -- The validation scores, after an epoch's last step only (inside a chunk, a model's sums
 -- have no GROUP BY: over no rows, they would give a row of NULLs).
 SELECT s.* FROM v_scored AS s WHERE EXISTS (SELECT 1 FROM v_params);
+
+-- name: chunk_eval_kept
+-- In a chunk of many models, after an epoch's last step: the parameters of the models that
+-- took their epoch's last step before (they are validated too).
+SELECT k.model, k.layer, CAST(k.row AS INTEGER) AS row, k.col, k.value
+FROM kept AS k CROSS JOIN chunk_position AS p
+WHERE k.kind = 'param' AND p.batch = $batches - 1;
 
 -- name: chunk_improved
 -- Early stopping's test (as `improved`): the validation loss is below the best by more than
@@ -213,8 +231,8 @@ CROSS JOIN LATERAL (VALUES ('eval_loss', s.loss), ('eval_accuracy', s.accuracy),
 
 -- name: chunk_best
 -- A model that improved keeps this step's parameters (kind best), its loss and its epoch.
-SELECT u.model, 'best' AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, u.param AS value
-FROM new AS u JOIN v_improved AS i ON i.model = u.model
+SELECT u.model, 'best' AS kind, u.layer, CAST(u.row AS BIGINT) AS row, u.col, u.value
+FROM v_params AS u JOIN v_improved AS i ON i.model = u.model
 UNION ALL
 SELECT s.model, 'best_loss' AS kind, 0 AS layer, CAST(0 AS BIGINT) AS row, 0 AS col, s.loss
 FROM v_scores AS s JOIN v_improved AS i ON i.model = s.model
@@ -236,6 +254,18 @@ LEFT JOIN v_improved AS i ON i.model = s.model
 LEFT JOIN recurring.chunk_steps AS b ON b.model = s.model AND b.kind = 'best_epoch'
 WHERE m.patience IS NOT NULL AND p.epoch < $first + $epochs - 1
   AND p.epoch - CASE WHEN i.hit IS NOT NULL THEN p.epoch ELSE b.value END >= m.patience;
+
+-- name: log_chunk_validation
+-- After a chunk that validated: each epoch's validation scores go on each model's last
+-- training_log row of that epoch (as log_validation: a model with fewer batches than others
+-- took its epoch's last step earlier, perhaps in the chunk before).
+UPDATE training_log AS t SET eval_loss = v.value, eval_accuracy = a.value, eval_mse = s.value
+FROM step_tape AS v
+JOIN step_tape AS a ON a.model = v.model AND a.kind = 'eval_accuracy' AND a.row = v.row
+JOIN step_tape AS s ON s.model = v.model AND s.kind = 'eval_mse' AND s.row = v.row
+WHERE v.kind = 'eval_loss' AND t.model = v.model AND t.run = $run AND t.epoch = v.layer
+  AND t.step = (SELECT MAX(l.step) FROM training_log AS l
+                WHERE l.model = t.model AND l.run = t.run AND l.epoch = t.epoch);
 
 -- name: chunk_keep_best
 -- After a chunk, the best parameters it found replace the model's best_weights, with their

@@ -125,6 +125,8 @@ class Database:
     def create_schema(self) -> None:
         """Create the model tables, refusing to adopt a user's tables of the same names."""
         existing = self.tables()
+        if set(MODEL_TABLES) <= existing and self._version() == SCHEMA_VERSION:
+            return  # (a sweep creates its models one after the other)
         if "sqlnet_meta" not in existing:
             clash = sorted(set(MODEL_TABLES) & existing)
             if clash:

@@ -286,13 +286,16 @@ CHUNK_BATCH = {"batch_rows": "chunk_batch_rows", "a0": "chunk_batch_inputs",
 CHUNK_POSITION = ("batch", "epoch", "e")
 
 
-def chunk(net: Network, materialized: bool = True, validate: bool = False) -> exp.Expression:
+def chunk(net: Network, materialized: bool = True, validate: bool = False,
+          many: bool = False) -> exp.Expression:
     """$k optimizer steps as ONE statement, for DuckDB (sql/chunk.sql): a recursive CTE
     whose iteration is a step's forward, error, backward and update CTEs over the iteration's
     parameters. Its result, step_tape, holds the new parameters and state, as after one step,
     and every step's loss and learning rate. The iteration's CTEs are MATERIALIZED, or (not
     materialized) left to DuckDB. With validate, an epoch's last step also scores the
-    validation rows and takes early stopping's test (:func:`chunk_validation`).
+    validation rows and takes early stopping's test (:func:`chunk_validation`). A chunk of
+    many models (many) keeps the `model` key, and carries the parameters of the models
+    without rows in an iteration's batch on unchanged (chunk_kept).
     """
     dropout = net.controls.dropout > 0
     ctes = (forward(net, "epoch_rows", "epoch_inputs", dropout) + error(net, "epoch_targets")
@@ -305,12 +308,13 @@ def chunk(net: Network, materialized: bool = True, validate: bool = False) -> ex
                              alias=node.args.get("alias"))
         return node
 
+    one = (lambda tree: tree) if many else _one_model
     ctes = [(name, _chunk_cte(name, tree, dropout)) for name, tree in ctes if name != "params"]
+    ctes[1:1] = [("params", query("chunk_params"))] + ([("kept", query("chunk_kept"))] if many else [])
     if validate:
-        ctes += chunk_validation(net)
-    ctes = [(name, _one_model(tree.transform(swap))) for name, tree in ctes]
-    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position")),
-            ("params", query("chunk_params"))]
+        ctes += chunk_validation(net, many)
+    ctes = [(name, one(tree.transform(swap))) for name, tree in ctes]
+    head = [("chunk_current", query("chunk_current")), ("chunk_position", query("chunk_position"))]
     head += [(name, query(name)) for name in CHUNK_TABLES.values()]
     parts = [query("chunk_param", kind=string("param"), value=column("param", "u"))]
     parts += [query("chunk_param", kind=string(kind), value=column(kind, "u"))
@@ -318,10 +322,12 @@ def chunk(net: Network, materialized: bool = True, validate: bool = False) -> ex
     if net.controls.state:
         parts.append(query("chunk_step_count"))
     parts.append(query("chunk_log"))
+    if many:
+        parts.append(exp.select("*").from_("kept"))
     if validate:
         parts += [query(name) for name in ("chunk_eval_log", "chunk_best", "chunk_stop")]
     # (the validation's CTEs, read by several parts of the iteration, are always materialized)
-    body = with_ctes(_one_model(_union(parts)), head + ctes,
+    body = with_ctes(one(_union(parts)), head + ctes,
                      None if materialized else set())
     start = query("chunk_start")
     if validate:
@@ -332,7 +338,7 @@ def chunk(net: Network, materialized: bool = True, validate: bool = False) -> ex
     return statement
 
 
-def chunk_validation(net: Network) -> list[CTE]:
+def chunk_validation(net: Network, many: bool = False) -> list[CTE]:
     """A chunk iteration's validation, after an epoch's last step: the CTEs of
     :func:`scores` over the validation rows (eval_rows, in batch 0), named v_..., whose
     forward products read the step's new parameters (v_params), then early stopping's test
@@ -349,7 +355,10 @@ def chunk_validation(net: Network) -> list[CTE]:
                              alias=node.args.get("alias"))
         return node
     *ctes, (_, scored) = [(f"v_{name}", tree.transform(prefix)) for name, tree in ctes]
-    return ([("v_params", query("chunk_eval_params"))] + ctes
+    params = query("chunk_eval_params")
+    if many:  # the models that took their epoch's last step before are validated too
+        params = _union([params, query("chunk_eval_kept")])
+    return ([("v_params", params)] + ctes
             + [("v_scored", scored), ("v_scores", query("chunk_eval_scores")),
                ("v_improved", query("chunk_improved"))])
 

@@ -203,7 +203,8 @@ class Statements:
         self.chunk_log = query("log_chunk")
         self.chunk_stopped = query("chunk_stopped") if validate else None
         self.chunk_best = [query(name) for name in (
-            "chunk_set_best_epoch", "chunk_clear_best", "chunk_keep_best")] if validate else []
+            "log_chunk_validation", "chunk_set_best_epoch", "chunk_clear_best",
+            "chunk_keep_best")] if validate else []
         self.history = False    # keep every epoch's weights
         self.many = False       # more than one model in the pass
 
@@ -365,25 +366,28 @@ class Chunks:
     @classmethod
     def for_run(cls, db: Database, st: Statements, net: M.Network, plan: Plan,
                 snapshot: str | None) -> Chunks | None:
-        rows = min(net.batch_size or plan.rows, plan.rows)
+        # (many models: as if one model's batch held every model's; plan.rows counts them all)
+        models = db.scalar(query("pass_models")) if st.many else 1
+        rows = min(net.batch_size or plan.rows // models, plan.rows // models) * models
         limit = CHUNK_STEPS or cls.steps(net, rows)
-        if (limit < 2 or st.many or plan.epoch > plan.last_epoch
+        if (limit < 2 or plan.epoch > plan.last_epoch
                 or not chunk_applies(_engine(db))):
             return None
         span = not (st.history or snapshot)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
         return cls(limit, span, bool(st.validate), plan.last_epoch,
-                   cls.statement_for(net, rows, bool(st.validate)), st.chunk_log,
+                   cls.statement_for(net, rows, bool(st.validate), st.many), st.chunk_log,
                    "join_order" if large else "")
 
     @classmethod
-    def statement_for(cls, net: M.Network, rows: int, validate: bool) -> exp.Expression:
+    def statement_for(cls, net: M.Network, rows: int, validate: bool,
+                      many: bool = False) -> exp.Expression:
         """The model's chunk statement, for batches of rows samples."""
         # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
         # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a
         # large one keeps them (NOTES.md §11)
         large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
-        return chunk_statement(net, materialized=large, validate=validate)
+        return chunk_statement(net, materialized=large, validate=validate, many=many)
 
     @staticmethod
     def work(net: M.Network, rows: int) -> int:

@@ -222,3 +222,75 @@ def test_a_killed_run_of_spanning_chunks_resumes_to_the_same_bits(monkeypatch, t
               "SELECT step, epoch, loss, lr FROM training_log ORDER BY step",
               "SELECT kind, layer, row, col, value FROM last_step ORDER BY ALL"]:
         assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+
+
+MANY = {
+    "group-by-adam-dropout-early-stopping": (
+        dict(group_by="g", hidden=[4], activation="relu", loss="mse", batch_size=3,
+             controls={"optimizer": "adam", "dropout": 0.2, "patience": 2, "min_delta": 0.01}),
+        Validation(split=0.25)),
+    "group-by-momentum-cosine": (
+        dict(group_by="g", hidden=[3, 3], activation="tanh", loss="mse", batch_size=4,
+             controls={"optimizer": "momentum", "lr_schedule": "cosine", "weight_decay": 0.01}),
+        None),
+}
+MANY_QUERIES = {
+    "weights": "SELECT model, layer, row, col, value FROM weights ORDER BY ALL",
+    "biases": "SELECT model, layer, col, value FROM biases ORDER BY ALL",
+    "state": "SELECT model, name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+    "log": "SELECT model, step, epoch, batch_size, loss, lr, eval_loss FROM training_log "
+           "ORDER BY model, step",
+    "best": "SELECT model, epoch, layer, row, col, value FROM best_weights ORDER BY ALL",
+    "runs": "SELECT model, run, stopped, best_epoch FROM runs ORDER BY ALL",
+}
+
+
+def grouped(tmp_path):
+    """Three groups of 17, 10 and 5 rows, interleaved: each model has its own batch count."""
+    rng = np.random.default_rng(12)
+    rows = [[g, *rng.normal(size=3), rng.normal()] for g in ["a"] * 17 + ["b"] * 10 + ["c"] * 5]
+    rng.shuffle(rows)
+    return write_csv(tmp_path / "g.csv", ["g", "x", "y", "z", "t"], rows)
+
+
+@pytest.mark.parametrize("name", MANY)
+def test_many_models_take_chunks_equal_to_one_statement_per_step(monkeypatch, tmp_path, name):
+    """--group-by models train in chunks too, each with its own batches, settings and (with
+    validation) stopping epoch: the same as a statement per step, to 1e-9."""
+    settings, validation = MANY[name]
+    path = grouped(tmp_path)
+    out = {}
+    for chunk in (1, 0):
+        calls = []
+        monkeypatch.setattr(T, "CHUNK_STEPS", chunk)
+        monkeypatch.setattr(T, "_chunk", lambda *a, **k: calls.append(a[-1]) or CHUNK(*a, **k))
+        with Database(":memory:") as db:
+            train(db, Source(str(path)), ["t"], settings=Settings(
+                epochs=25, lr=0.05, seed=3, validation=validation, **settings))
+            out[chunk] = {k: db.sql(q).fetchall() for k, q in MANY_QUERIES.items()}
+        assert bool(calls) == (chunk == 0) and (not calls or max(calls) > 1)
+    for what in MANY_QUERIES:
+        close(out[0][what], out[1][what], what)
+    if validation:   # early stopping stopped some models and not others, or all of them
+        assert "early_stopping" in {r[2] for r in out[0]["runs"]}
+
+
+def test_a_sweep_takes_chunks_equal_to_one_statement_per_step(monkeypatch, tmp_path):
+    """A sweep of models with their own batch sizes, learning rates and seeds, in chunks."""
+    from sqlnet.sweep import Grid, sweep
+    path = grouped(tmp_path)
+    out = {}
+    for chunk in (1, 0):
+        calls = []
+        monkeypatch.setattr(T, "CHUNK_STEPS", chunk)
+        monkeypatch.setattr(T, "_chunk", lambda *a, **k: calls.append(a[-1]) or CHUNK(*a, **k))
+        with Database(":memory:") as db:
+            board = sweep(db, Source(str(path)), ["t"], Grid(
+                lr=[0.01, 0.1], hidden=[[4]], seed=[0, 1], batch_size=[4, 7]),
+                base=Settings(epochs=6, loss="mse", controls={"optimizer": "rmsprop"}),
+                features=["x", "y", "z"])
+            out[chunk] = {k: db.sql(q).fetchall() for k, q in MANY_QUERIES.items()}, board
+        assert bool(calls) == (chunk == 0)
+    for what in MANY_QUERIES:
+        close(out[0][0][what], out[1][0][what], what)
+    close(out[0][1], out[1][1], "leaderboard")

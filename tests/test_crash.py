@@ -117,15 +117,17 @@ def _kill_and_resume(db, data, X, Y, W0, b0, whole, rnd, kills):
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_resumes(setup):
-    d, data, X, Y, (Ww, bw) = setup
-    db = d / "interrupted.duckdb"
-    p = subprocess.Popen(cli("train", db, "--data", data, "--target", "y", "--hidden", 4,
-                             "--activation", "tanh", "--loss", "mse", "--lr", LR,
-                             "--batch-size", BATCH, "--seed", SEED, "--epochs", EPOCHS),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         # chunks of 5 steps: else one chunk takes nearly the whole run, and
-                         # Ctrl-C waits for its end
-                         env={**os.environ, "SQLNET_CHUNK_STEPS": "5"})
+    d, data, X, Y, _ = setup
+    db, whole = d / "interrupted.duckdb", d / "whole-in-chunks-of-5.duckdb"
+    flags = ["--data", data, "--target", "y", "--hidden", 4, "--activation", "tanh", "--loss",
+             "mse", "--lr", LR, "--batch-size", BATCH, "--seed", SEED, "--epochs", EPOCHS]
+    # chunks of 5 steps (else one chunk takes nearly the whole run, and Ctrl-C waits for its
+    # end), in the uninterrupted run too: the same chunks give the same bits
+    env = {**os.environ, "SQLNET_CHUNK_STEPS": "5"}
+    assert subprocess.run(cli("train", whole, *flags, "--quiet"), env=env).returncode == 0
+    _, (Ww, bw) = state(whole)
+    p = subprocess.Popen(cli("train", db, *flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
     line = p.stderr.readline()                 # the first progress line: training is under way
     assert line.startswith("epoch ")
     p.send_signal(signal.SIGINT)
@@ -133,7 +135,8 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes(setup):
     assert p.returncode == 130
     assert "interrupted before epoch" in err and f"sqlnet train {db} --resume" in err
     assert "Traceback" not in err
-    r = subprocess.run(cli("train", db, "--resume", "--quiet"), capture_output=True, text=True)
+    r = subprocess.run(cli("train", db, "--resume", "--quiet"), capture_output=True, text=True,
+                       env=env)
     assert r.returncode == 0, r.stderr
     steps, (W, b) = state(db)
     assert steps == list(range(1, EPOCHS * 6 + 1))
@@ -179,12 +182,14 @@ def test_snapshot_can_be_read_while_training(setup, tmp_path):
         p.communicate(timeout=60)
 
 
-def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps):
+def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps, chunk=None):
     """Train uninterrupted; train again, killed once its first epoch is done (of `epochs`
-    epochs, `steps` steps), then resumed. Returns the two databases, open."""
+    epochs, `steps` steps), then resumed. Returns the two databases, open. chunk: the most
+    steps a chunk takes (SQLNET_CHUNK_STEPS), in all three processes."""
+    env = {**os.environ, **({"SQLNET_CHUNK_STEPS": str(chunk)} if chunk else {})}
     whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
-    assert subprocess.run(cli("train", whole, *flags), capture_output=True).returncode == 0
-    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True)
+    assert subprocess.run(cli("train", whole, *flags), capture_output=True, env=env).returncode == 0
+    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True, env=env)
     assert p.stderr.readline().startswith(f"epoch 1/{epochs}")   # the first epoch is done
     p.send_signal(signal.SIGKILL)
     p.wait()
@@ -192,7 +197,8 @@ def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps):
     done = con.execute("SELECT COUNT(DISTINCT step) FROM training_log").fetchone()[0]
     con.close()
     assert 0 < done < steps and not _finished(killed)          # killed in the middle of the run
-    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True)
+    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True,
+                       env=env)
     assert r.returncode == 0, r.stderr
     return duckdb.connect(str(killed)), duckdb.connect(str(whole))
 
@@ -225,9 +231,31 @@ def test_a_killed_group_by_run_resumes_to_the_same_bits(tmp_path):
     write_csv(data, ["g", "x", "y", "t"], rows)
     flags = ["--data", data, "--target", "t", "--group-by", "g", "--hidden", 3, "--lr", 0.05,
              "--batch-size", 4, "--epochs", 60, "--optimizer", "momentum"]
-    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 60, 60 * 4)
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 60, 60 * 4, chunk=7)
     for q in ["SELECT model, layer, row, col, value FROM weights ORDER BY ALL",
               "SELECT model, layer, col, value FROM biases ORDER BY ALL",
               "SELECT model, name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
               "SELECT model, step, loss FROM training_log ORDER BY ALL"]:
+        assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+
+
+def test_a_killed_run_of_shuffled_validated_group_chunks_resumes_to_the_same_bits(tmp_path):
+    """Chunks of 7 steps that cross shuffled epochs, validate at every epoch's end inside the
+    chunk, and train one model per group (groups of unequal size, early stopping per model):
+    killed after the first epoch's chunk, resumed, the same bits as an uninterrupted run."""
+    rng = np.random.default_rng(8)
+    rows = [[g, *rng.normal(size=3)] for g in ["a"] * 16 + ["b"] * 11 + ["c"] * 7]
+    rng.shuffle(rows)
+    data = tmp_path / "g.csv"
+    write_csv(data, ["g", "x", "y", "t"], rows)
+    flags = ["--data", data, "--target", "t", "--group-by", "g", "--hidden", 3, "--lr", 0.1,
+             "--batch-size", 3, "--epochs", 40, "--optimizer", "adam", "--validation-split",
+             0.25, "--patience", 4, "--min-delta", 0.001]
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 40, 40 * 4, chunk=7)
+    for q in ["SELECT model, layer, row, col, value FROM weights ORDER BY ALL",
+              "SELECT model, layer, col, value FROM biases ORDER BY ALL",
+              "SELECT model, name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+              "SELECT model, epoch, layer, row, col, value FROM best_weights ORDER BY ALL",
+              "SELECT model, step, loss, eval_loss, eval_accuracy FROM training_log ORDER BY ALL",
+              "SELECT model, stopped, best_epoch FROM runs ORDER BY ALL"]:
         assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
