@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -161,9 +162,16 @@ def create(db: Database, net: Network) -> Network:
         db.sql("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
                [m, i, net.widths[i - 1], net.widths[i], act])
     params = {"model": m, "max_width": max(net.widths)}
-    db.run(init_weights_query(), **params)
-    db.run(query("init_biases"), **params)
+    for tree in _init_statements():
+        db.run(tree, **params)
     return net
+
+
+@functools.cache
+def _init_statements() -> tuple[exp.Expression, ...]:
+    """The initial weights and biases, composed once per process (a sweep creates many
+    models: the database renders each tree once)."""
+    return init_weights_query(), query("init_biases")
 
 
 def init_weights_query():
