@@ -71,6 +71,7 @@ def verify(spec):
     """Weights after `steps` full-batch steps: sqlnet vs numpy vs the recursive CTE."""
     import duckdb
     import datasets
+    import numpy as np
     import numpy_mlp
     from sqlnet import model as M
     from sqlnet.data import Source
