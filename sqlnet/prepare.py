@@ -178,10 +178,13 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
     return net
 
 
-def new_model(db, source, targets, features, s: Settings, model: int = 0) -> M.Network:
+def new_model(db, source, targets, features, s: Settings, model: int = 0,
+              types: dict[str, str] | None = None) -> M.Network:
+    """A new model for source (staged here, unless the caller staged it and gives its
+    column types: a sweep's models share one staging)."""
     if s.group_by is not None:
         many.wide(source)
-    types = columns(db, source)
+    types = types or columns(db, source)
     if s.group_by is not None and s.group_by not in types:
         raise SqlnetError(f"{source} has no group column {s.group_by!r}")
     feats = _features(types, targets + ([s.group_by] if s.group_by else []), features)

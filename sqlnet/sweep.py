@@ -66,7 +66,9 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
     """Create, load and train the models of one depth together."""
     models = list(combos)
     with db.transaction():
-        nets = [_create(db, source, targets, features, base, k, combos[k]) for k in models]
+        types = P.columns(db, source)  # staged once for every model of the pass
+        nets = [_create(db, source, targets, features, base, k, combos[k], types)
+                for k in models]
         net = nets[0]
         load(db, source, M.feature_names(db, net.model), targets, net.model, net.task,
              learn_classes=True)
@@ -98,10 +100,11 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
         T._loop(db, net, plan, quiet, out)
 
 
-def _create(db, source, targets, features, base: T.Settings, model: int, combo) -> M.Network:
+def _create(db, source, targets, features, base: T.Settings, model: int, combo,
+            types: dict[str, str]) -> M.Network:
     lr, hidden, seed, batch_size = combo
     s = dataclasses.replace(base, lr=lr, hidden=hidden, seed=seed, batch_size=batch_size)
-    return P.new_model(db, source, targets, features, s, model=model)
+    return P.new_model(db, source, targets, features, s, model=model, types=types)
 
 
 def _keep(db: Database, best: int) -> None:
