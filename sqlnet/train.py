@@ -374,10 +374,9 @@ class Chunks:
                 or not chunk_applies(_engine(db))):
             return None
         span = not (st.history or snapshot)
-        large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
         return cls(limit, span, bool(st.validate), plan.last_epoch,
                    cls.statement_for(net, rows, bool(st.validate), st.many), st.chunk_log,
-                   "join_order" if large else "")
+                   "join_order" if cls.large(net, rows) else "")
 
     @classmethod
     def statement_for(cls, net: M.Network, rows: int, validate: bool,
@@ -386,8 +385,14 @@ class Chunks:
         # a small network's iteration CTEs are left to DuckDB: whole runs paired with every
         # one MATERIALIZED, digits 0.94-0.96, iris 0.97; mnist-shape 6,000 rows 1.06, so a
         # large one keeps them (NOTES.md §11)
-        large = cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
-        return chunk_statement(net, materialized=large, validate=validate, many=many)
+        return chunk_statement(net, materialized=cls.large(net, rows), validate=validate,
+                               many=many)
+
+    @classmethod
+    def large(cls, net: M.Network, rows: int) -> bool:
+        """Whether a step is large: its chunk keeps its CTEs materialized and is planned
+        without DuckDB's join_order pass."""
+        return cls.work(net, rows) >= CHUNK_JOIN_ORDER_WORK
 
     @staticmethod
     def work(net: M.Network, rows: int) -> int:

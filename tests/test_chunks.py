@@ -245,6 +245,15 @@ MANY_QUERIES = {
 }
 
 
+def spied(monkeypatch, chunk):
+    """Chunks of at most `chunk` steps (1: a statement per step); the list the loop's chunk
+    function appends each chunk's length to."""
+    calls = []
+    monkeypatch.setattr(T, "CHUNK_STEPS", chunk)
+    monkeypatch.setattr(T, "_chunk", lambda *a, **k: calls.append(a[-1]) or CHUNK(*a, **k))
+    return calls
+
+
 def grouped(tmp_path):
     """Three groups of 17, 10 and 5 rows, interleaved: each model has its own batch count."""
     rng = np.random.default_rng(12)
@@ -261,9 +270,7 @@ def test_many_models_take_chunks_equal_to_one_statement_per_step(monkeypatch, tm
     path = grouped(tmp_path)
     out = {}
     for chunk in (1, 0):
-        calls = []
-        monkeypatch.setattr(T, "CHUNK_STEPS", chunk)
-        monkeypatch.setattr(T, "_chunk", lambda *a, **k: calls.append(a[-1]) or CHUNK(*a, **k))
+        calls = spied(monkeypatch, chunk)
         with Database(":memory:") as db:
             train(db, Source(str(path)), ["t"], settings=Settings(
                 epochs=25, lr=0.05, seed=3, validation=validation, **settings))
@@ -281,9 +288,7 @@ def test_a_sweep_takes_chunks_equal_to_one_statement_per_step(monkeypatch, tmp_p
     path = grouped(tmp_path)
     out = {}
     for chunk in (1, 0):
-        calls = []
-        monkeypatch.setattr(T, "CHUNK_STEPS", chunk)
-        monkeypatch.setattr(T, "_chunk", lambda *a, **k: calls.append(a[-1]) or CHUNK(*a, **k))
+        calls = spied(monkeypatch, chunk)
         with Database(":memory:") as db:
             board = sweep(db, Source(str(path)), ["t"], Grid(
                 lr=[0.01, 0.1], hidden=[[4]], seed=[0, 1], batch_size=[4, 7]),
