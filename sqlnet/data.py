@@ -45,10 +45,10 @@ class Loaded:
 def stage(db: Database, source: Source) -> dict[str, str]:
     """Copy the source into the temporary table staging; return its columns and types."""
     if source.table is not None:
-        if source.table not in db.tables():
+        if source.table not in db.user_tables():
             raise SqlnetError(f"the database has no table {source.table!r}")
         numbered = "stage_table" if db.engine.rowid else "stage_table_numbered"
-        db.run(query(numbered, source=table(source.table)))
+        db.run(query(numbered, source=db.user_table(source.table)))
     else:
         _check_file(source.path)
         parquet = source.path.lower().endswith((".parquet", ".pq"))

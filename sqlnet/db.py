@@ -113,6 +113,16 @@ class Database:
     def tables(self) -> set[str]:
         return self.engine.tables()
 
+    def user_tables(self) -> set[str]:
+        """The tables (and views) of the user's own schema, which sqlnet only reads (and
+        writes only where asked to, as ``predict --into``)."""
+        return self.engine.tables()
+
+    def user_table(self, name: str) -> exp.Table:
+        """A table of the user's own schema, by its name (quoted by sqlglot)."""
+        from .queries import table
+        return table(name)
+
     def columns(self, table_name: str) -> list[tuple[str, str]]:
         """A table's columns and their types, named as DuckDB names types."""
         return self.engine.columns(table_name)
