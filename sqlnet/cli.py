@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 from . import model as M
 from .data import Source
-from .db import Database
+from .db import DEFAULT_MODEL, Database
 from .engines import errors as engine_errors
 from .engines import kind_of
 from .errors import SqlnetError
@@ -178,6 +178,9 @@ def build_parser() -> Parser:
     _ecosystem_parsers(sub)
     for c in sub.choices.values():  # every command that opens a database
         if any(a.dest == "db" for a in c._actions):
+            c.add_argument("--model", metavar="NAME", default=None,
+                           help=f"the model to use, which is also the schema holding its tables "
+                                f"(default: {DEFAULT_MODEL})")
             c.add_argument("--warehouse", metavar="DIR",
                            help="with a spark:MASTER database: where Spark keeps its tables "
                                 "(default: ./spark-warehouse)")
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     created = None
     try:
         args = build_parser().parse_args(argv)
-        _WAREHOUSE[0] = getattr(args, "warehouse", None)
+        _OPTIONS.update(warehouse=getattr(args, "warehouse", None), model=getattr(args, "model", None))
         created = _new_file(args)
         code = COMMANDS[args.command](args)
         created = None
@@ -311,7 +314,7 @@ def _remove(path: str) -> None:
     """Remove a database file this command created, unless a model was committed to it."""
     try:
         with Database(path, read_only=True) as db:
-            if db.has_model():
+            if db.model_names():
                 return
     except (SqlnetError, *engine_errors()):
         pass
@@ -321,10 +324,12 @@ def _remove(path: str) -> None:
 
 
 def _open(path: str, read_only: bool = False, warehouse: str | None = None) -> Database:
-    return Database(path, read_only=read_only, warehouse=warehouse or _WAREHOUSE[0])
+    return Database(path, read_only=read_only, warehouse=warehouse or _OPTIONS["warehouse"],
+                    model=_OPTIONS["model"])
 
 
-_WAREHOUSE: list[str | None] = [None]  # --warehouse, for spark:MASTER databases
+# --warehouse (for spark:MASTER databases) and --model: how every command opens its database
+_OPTIONS: dict[str, str | None] = {"warehouse": None, "model": None}
 
 
 def cmd_init(args) -> int:
@@ -486,7 +491,7 @@ def _inspect(db: Database, net: M.Network) -> int:
 
 
 def cmd_sql(args) -> int:
-    with _open(args.db) as db:
+    with _open(args.db) as db, db.users_path():
         cursor = db.user_sql(args.query)
         if cursor.description:
             _emit(cursor, getattr(args, "format", "table"))

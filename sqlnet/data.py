@@ -30,6 +30,7 @@ class Source:
     path: str | None = None
     table: str | None = None
     long: bool = False
+    own: bool = False     # table is one sqlnet made (the model's or temporary), not the user's
 
     def __str__(self) -> str:
         return self.path or f"table {self.table}"
@@ -45,10 +46,11 @@ class Loaded:
 def stage(db: Database, source: Source) -> dict[str, str]:
     """Copy the source into the temporary table staging; return its columns and types."""
     if source.table is not None:
-        if source.table not in db.user_tables():
+        if not source.own and source.table not in db.user_tables():
             raise SqlnetError(f"the database has no table {source.table!r}")
         numbered = "stage_table" if db.engine.rowid else "stage_table_numbered"
-        db.run(query(numbered, source=db.user_table(source.table)))
+        db.run(query(numbered, source=table(source.table) if source.own else
+                     db.user_table(source.table)))
     else:
         _check_file(source.path)
         parquet = source.path.lower().endswith((".parquet", ".pq"))

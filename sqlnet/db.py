@@ -9,6 +9,7 @@ The library accepts a path or an open connection, as sqlite-utils does::
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from .engines import Engine
 from .errors import SqlnetError
 from .queries import DIALECT, params_of, query
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: a model's tables in a schema of its own (2: in the user's schema)
+DEFAULT_MODEL = "sqlnet"  # the model (and schema) a command uses without --model
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
           "classes", "train_rows", "train_inputs", "train_targets", "runs", "training_log",
           "last_step", "optimizer_state", "valid_rows", "valid_inputs", "valid_targets",
@@ -28,14 +30,32 @@ SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "tar
           "sweep_results", "training_info"]
 MODEL_TABLES = ["sqlnet_meta", *SCHEMA[1:]]
 VIEWS = ["training_info"]  # of MODEL_TABLES, those that are views over the others
+SYSTEM_SCHEMAS = {"main", "public", "temp", "system", "information_schema", "default"}
+_MODEL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def model_name(name: str) -> str:
+    """A model's name, which is also its schema's: checked, so that it reads the same
+    unquoted from any client (lower case; PostgreSQL folds unquoted names to it)."""
+    if not _MODEL_NAME.fullmatch(name) or name in SYSTEM_SCHEMAS or name.startswith("pg_"):
+        raise SqlnetError(f"{name!r} is not a valid model name: use lower-case letters, digits "
+                          "and _ (at most 63, not starting with a digit), and not the name of "
+                          "a system schema")
+    return name
 
 
 class Database:
     """A database that holds (or will hold) sqlnet models, on any engine: a DuckDB file (or
     an open DuckDB connection), a ``postgresql://`` URL, or ``spark:MASTER`` (with the
-    directory Spark keeps its tables in, ``warehouse``)."""
+    directory Spark keeps its tables in, ``warehouse``).
 
-    def __init__(self, target, read_only: bool = False, warehouse: str | None = None):
+    It works on one named model, whose tables live in a schema of the same name (a
+    namespace on Spark), first on the search path; the user's own schema is only read,
+    except where a command is asked to write a table there (``predict --into``)."""
+
+    def __init__(self, target, read_only: bool = False, warehouse: str | None = None,
+                 model: str | None = None):
+        name = model_name(model or DEFAULT_MODEL)
         self.engine: Engine = engines.connect(
             str(target) if isinstance(target, Path) else target, read_only, warehouse)
         self.kind = self.engine.kind
@@ -43,6 +63,42 @@ class Database:
         self.con = getattr(self.engine, "con", None)
         self._rendered: dict[int, tuple[exp.Expression, list, set[str]]] = {}
         self._parsed: dict[str, exp.Expression] = {}
+        self._depth = 0           # nested transaction() blocks
+        self.use_model(name)
+
+    # --- the model's schema -----------------------------------------------------------
+    def use_model(self, name: str) -> None:
+        """Work on model name from now on: its schema first on the search path."""
+        self.model_name = name
+        self.schema = self._find_schema()
+
+    def _find_schema(self) -> str | None:
+        """Where the model's tables are: its own schema; for the default model of a
+        database of schema version 2, the user's schema until its next write; None when
+        the model does not exist yet."""
+        holding = self.engine.schemas_holding("sqlnet_meta")
+        user = self.engine.user_schema
+        if self.model_name in holding:
+            self.engine.use_schema(self.model_name)
+            return self.model_name
+        self.engine.use_schema(user)
+        if self.model_name == DEFAULT_MODEL and user in holding:
+            return user
+        return None
+
+    @property
+    def legacy(self) -> bool:
+        """The model's tables are still in the user's schema (schema version 2)."""
+        return self.schema is not None and self.schema == self.engine.user_schema
+
+    def model_names(self) -> list[str]:
+        """The models this database holds (the default one first if it is still in the
+        user's schema)."""
+        holding = self.engine.schemas_holding("sqlnet_meta")
+        names = sorted(holding - {self.engine.user_schema})
+        if self.engine.user_schema in holding and DEFAULT_MODEL not in holding:
+            names.insert(0, DEFAULT_MODEL)
+        return names
 
     def run(self, tree: exp.Expression, **params: Any):
         """Run a statement's syntax tree with its bound parameters."""
@@ -85,8 +141,22 @@ class Database:
         return self._call(statements, list(params or []))
 
     def user_sql(self, text: str):
-        """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect."""
+        """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect. Inside
+        :meth:`users_path`, unqualified names are found in the model's schema first."""
         return self.engine.run_text(text, [])
+
+    @contextlib.contextmanager
+    def users_path(self):
+        """For the block, unqualified names are looked up in the model's schema, then in
+        the user's (sqlnet's own statements look in the model's schema only)."""
+        if not self.schema or self.legacy:
+            yield self
+            return
+        self.engine.use_schema(self.schema, self.engine.user_schema)
+        try:
+            yield self
+        finally:
+            self.engine.use_schema(self.schema)
 
     def executemany(self, statement: str | exp.Expression, rows: list[list]) -> None:
         """One INSERT (DuckDB's dialect, ``?`` slots) for many rows."""
@@ -98,12 +168,25 @@ class Database:
     def transaction(self):
         """All or nothing: a failure rolls every statement of the block back."""
         self.engine.begin()
+        self._depth += 1
         try:
             yield self
         except BaseException:
+            self._depth -= 1
             self.engine.rollback()
+            self.schema = self._find_schema()  # a schema made in the block is gone
             raise
+        self._depth -= 1
         self.engine.commit()
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """A transaction, unless the caller's block already is one."""
+        if self._depth:
+            yield self
+        else:
+            with self.transaction():
+                yield self
 
     def registered(self, name: str, columns: dict):
         """numpy columns readable by SQL as the table ``name`` for the length of the block
@@ -111,17 +194,18 @@ class Database:
         return self.engine.registered(name, columns)
 
     def tables(self) -> set[str]:
-        return self.engine.tables()
+        """The tables (and views) of the model's schema."""
+        return self.engine.tables(self.schema) if self.schema else set()
 
     def user_tables(self) -> set[str]:
         """The tables (and views) of the user's own schema, which sqlnet only reads (and
         writes only where asked to, as ``predict --into``)."""
-        return self.engine.tables()
+        found = self.engine.tables(self.engine.user_schema)
+        return found - set(MODEL_TABLES) if self.legacy else found
 
     def user_table(self, name: str) -> exp.Table:
         """A table of the user's own schema, by its name (quoted by sqlglot)."""
-        from .queries import table
-        return table(name)
+        return _in_schema(name, self.engine.user_schema)
 
     def columns(self, table_name: str) -> list[tuple[str, str]]:
         """A table's columns and their types, named as DuckDB names types."""
@@ -133,15 +217,16 @@ class Database:
             self.sql("SELECT COUNT(*) FROM models").fetchone()[0])
 
     def create_schema(self) -> None:
-        """Create the model tables, refusing to adopt a user's tables of the same names."""
+        """Create the model's schema and tables (a model of an older sqlnet gains the newer
+        tables and columns, and moves out of the user's schema)."""
+        if self.schema is None:
+            self._claim_schema()
+        elif self.legacy:
+            with self._atomic():
+                self._move_out_of_user_schema()
         existing = self.tables()
         if set(MODEL_TABLES) <= existing and self._version() == SCHEMA_VERSION:
             return  # (a sweep creates its models one after the other)
-        if "sqlnet_meta" not in existing:
-            clash = sorted(set(MODEL_TABLES) & existing)
-            if clash:
-                raise SqlnetError(f"the database already has tables named {', '.join(clash)} "
-                                  "that sqlnet did not make; use another database")
         upgrade = "sqlnet_meta" in existing and self._version() != SCHEMA_VERSION
         for name in SCHEMA:
             if upgrade:  # the view training_info comes after the tables it reads
@@ -150,6 +235,48 @@ class Database:
         if self._version() != SCHEMA_VERSION:
             self.sql("DELETE FROM sqlnet_meta WHERE key = 'schema_version'")
             self.sql("INSERT INTO sqlnet_meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+
+    def _claim_schema(self) -> None:
+        """The model's own schema: new, or one the user made for it and left empty."""
+        name = self.model_name
+        if name == self.engine.user_schema:
+            raise SqlnetError(f"the model cannot be named {name!r}: that is the database's "
+                              "own schema; choose another --model")
+        theirs = self.engine.tables(name)
+        if theirs:
+            raise SqlnetError(f"the database has a schema {name!r} holding tables sqlnet did "
+                              f"not make ({', '.join(sorted(theirs)[:3])}); choose another --model")
+        self.engine.create_schema(name)
+        self.engine.use_schema(name)
+        self.schema = name
+
+    def _move_out_of_user_schema(self) -> None:
+        """A model of schema version 2 moves from the user's schema into its own: its
+        tables are made anew there, their rows copied, the old ones dropped."""
+        from .queries import column, table
+        old, kept = self.engine.user_schema, self.tables()
+        self.schema = None
+        self._claim_schema()
+        for name in SCHEMA:
+            self.run(query(name))
+        for name in MODEL_TABLES:
+            if name in kept and name not in VIEWS:
+                mine = {c for c, _ in self.columns(name)}
+                cols = [c for c, _ in self._user_columns(name) if c in mine]
+                select = exp.select(*map(column, cols)).from_(_in_schema(name, old))
+                self.run(exp.insert(select, table(name), columns=[
+                    exp.to_identifier(c, quoted=True) for c in cols]))
+        for name in [*VIEWS, *(n for n in MODEL_TABLES if n not in VIEWS)]:
+            if name in kept:
+                kind = "VIEW" if name in VIEWS else "TABLE"
+                self.run(exp.Drop(tables=[_in_schema(name, old)], kind=kind))
+
+    def _user_columns(self, name: str) -> list[tuple[str, str]]:
+        self.engine.use_schema(self.engine.user_schema)
+        try:
+            return self.columns(name)
+        finally:
+            self.engine.use_schema(self.schema)
 
     def _version(self) -> str | None:
         row = self.sql("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone()
@@ -172,6 +299,11 @@ class Database:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _in_schema(name: str, schema: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True),
+                     db=exp.to_identifier(schema, quoted=True))
 
 
 def create_table(db: Database, name: str, columns: list[str], rows: list[list[float]]) -> None:

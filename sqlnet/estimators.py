@@ -37,7 +37,7 @@ try:
 except ImportError:  # the same interface without scikit-learn
     HAVE_SKLEARN = False
 
-INPUT_TABLE = "sqlnet_estimator_input"  # the fit or predict data, dropped after use
+INPUT_TABLE = "sqlnet_estimator_input"  # the fit or predict data (temporary), dropped after use
 
 
 if not HAVE_SKLEARN:
@@ -209,7 +209,7 @@ class _SqlnetMLP(BaseEstimator):
                 _forget_model(db)
             _put(db, X, features, Y, targets)
             try:
-                report = train(db, Source(table=INPUT_TABLE), targets, features, settings,
+                report = train(db, Source(table=INPUT_TABLE, own=True), targets, features, settings,
                                quiet=not self.verbose)
             except SqlnetError as e:  # a bad setting, or divergence: sklearn's ValueError
                 raise ValueError(str(e)) from e
@@ -240,7 +240,7 @@ class _SqlnetMLP(BaseEstimator):
         with self._session() as db:
             _put(db, X, features)
             try:
-                net, _ = _prepare(db, Source(table=INPUT_TABLE), with_targets=False)
+                net, _ = _prepare(db, Source(table=INPUT_TABLE, own=True), with_targets=False)
             finally:
                 db.sql(f"DROP TABLE IF EXISTS {INPUT_TABLE}")
             out = with_ctes(exp.select("row", "col", "value").from_(table(f"a{net.depth}")),
@@ -303,6 +303,7 @@ def _put(db: Database, X: np.ndarray, features: list[str], Y: np.ndarray | None 
         columns.update({t: np.ascontiguousarray(Y[:, i]) for i, t in enumerate(targets)})
     with db.registered("sqlnet_estimator_columns", columns) as scan:
         db.run(exp.Create(this=table(INPUT_TABLE), kind="TABLE", replace=True,
+                          properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
                           expression=exp.select("*").from_(table(scan))))
 
 

@@ -92,7 +92,7 @@ def targets(ex: Example) -> list[str]:
 def run_example(db: Database, ex: Example, out: TextIO = sys.stdout) -> None:
     """Set up, train as the document does, and print every intermediate."""
     setup(db, ex)
-    src = Source(table="example_data")
+    src = Source(table="example_data", own=True)
     say = lambda *a: print(*a, file=out)  # noqa: E731
     say(f"# {ex.title}\n# from seed document {ex.document}")
     for note in ex.notes:

@@ -20,6 +20,30 @@ def write_csv(path: Path, header: list[str], rows) -> Path:
     return path
 
 
+def model_connection(path, model: str = "sqlnet"):
+    """A plain DuckDB connection to a database file, looking in a model's schema first (as
+    any DuckDB client can: SET search_path)."""
+    import duckdb
+    con = duckdb.connect(str(path))
+    con.execute(f"SET search_path = '{model},main'")
+    return con
+
+
+def as_version_2(path) -> None:
+    """Make a database file look as schema version 2 left it: the default model's tables in
+    the user's schema, main."""
+    import duckdb
+    con = duckdb.connect(str(path))
+    views = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'sqlnet'").fetchall()
+    for name, in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'sqlnet'").fetchall():
+        con.execute(f'CREATE TABLE main."{name}" AS SELECT * FROM sqlnet."{name}"')
+    con.execute("DROP SCHEMA sqlnet CASCADE")
+    for _, sql in views:
+        con.execute(sql.replace("sqlnet.", ""))
+    con.execute("UPDATE sqlnet_meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+
+
 def params_as_arrays(params):
     return [np.array(W, dtype=float) for W, _ in params], [np.array(b, dtype=float) for _, b in params]
 

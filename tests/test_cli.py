@@ -26,9 +26,10 @@ def snapshot(path):
         return None
     con = duckdb.connect(str(path))
     try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                           "ORDER BY table_name").fetchall()]
-        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names}
+        names = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                            "ORDER BY ALL").fetchall()
+        return {f"{s}.{n}": sorted(map(repr, con.execute(f'SELECT * FROM "{s}"."{n}"').fetchall()))
+                for s, n in names}
     finally:
         con.close()
 
@@ -139,7 +140,7 @@ def test_parquet_and_table_sources(tmp_path, capsys):
     db = tmp_path / "r.duckdb"
     assert run(capsys, "train", db, "--data", pq, "--target", "t1,t2", "--hidden", "3",
                "--epochs", "1", "--quiet")[0] == 0
-    assert run(capsys, "sql", db, f"CREATE TABLE mine AS SELECT * FROM read_csv('{csv_path}')")[0] == 0
+    assert run(capsys, "sql", db, f"CREATE TABLE main.mine AS SELECT * FROM read_csv('{csv_path}')")[0] == 0
     code, out, err = run(capsys, "evaluate", db, "--table", "mine", "--target", "t1,t2")
     assert code == 0 and "mse" in out and "mae" in out, err
     code, out, _ = run(capsys, "predict", db, "--table", "mine")

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import params_as_arrays, write_csv
+from conftest import model_connection, params_as_arrays, write_csv
 import reference as ref
 from sqlnet import model as M
 from sqlnet.data import Source
@@ -48,9 +48,10 @@ def cli(*args):
 
 def state(path):
     """(steps logged, weights) of a database after a kill; it must open."""
-    con = duckdb.connect(str(path))
+    con = model_connection(path)
     try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'sqlnet'").fetchall()}
         if "runs" not in tables or not con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]:
             return None
         steps = [r[0] for r in con.execute("SELECT step FROM training_log ORDER BY step").fetchall()]
@@ -61,7 +62,7 @@ def state(path):
 
 
 def _finished(path) -> bool:
-    con = duckdb.connect(str(path))
+    con = model_connection(path)
     try:
         return con.execute("SELECT finished_at IS NOT NULL FROM runs ORDER BY run DESC "
                            "LIMIT 1").fetchone()[0]
@@ -193,14 +194,14 @@ def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps, chunk=Non
     assert p.stderr.readline().startswith(f"epoch 1/{epochs}")   # the first epoch is done
     p.send_signal(signal.SIGKILL)
     p.wait()
-    con = duckdb.connect(str(killed))
+    con = model_connection(killed)
     done = con.execute("SELECT COUNT(DISTINCT step) FROM training_log").fetchone()[0]
     con.close()
     assert 0 < done < steps and not _finished(killed)          # killed in the middle of the run
     r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True,
                        env=env)
     assert r.returncode == 0, r.stderr
-    return duckdb.connect(str(killed)), duckdb.connect(str(whole))
+    return model_connection(killed), model_connection(whole)
 
 
 def test_resume_with_training_controls_equals_an_uninterrupted_run(setup, tmp_path):

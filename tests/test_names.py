@@ -27,7 +27,7 @@ def test_every_command_takes_hostile_names(tmp_path, capsys):
     assert out.splitlines()[1:] == [n.rjust(max(map(len, NAMES[:-1]))) for n in NAMES[:-1]]
     table = 'my "table"; DROP TABLE layers; --'
     quoted = '"' + table.replace('"', '""') + '"'
-    assert run(capsys, "sql", db, f"CREATE TABLE {quoted} AS SELECT * FROM read_csv('{data}')")[0] == 0
+    assert run(capsys, "sql", db, f"CREATE TABLE main.{quoted} AS SELECT * FROM read_csv('{data}')")[0] == 0
     for argv in (["evaluate", db, "--table", table, "--target", target],
                  ["predict", db, "--table", table],
                  ["evaluate", db, "--data", data, "--target", target],

@@ -12,7 +12,7 @@ from sqlnet.train import Settings, train
 def step_once(db, name):
     ex = EXAMPLES[name]
     setup(db, ex)
-    train(db, Source(table="example_data"), targets(ex), settings=Settings(epochs=ex.epochs))
+    train(db, Source(table="example_data", own=True), targets(ex), settings=Settings(epochs=ex.epochs))
     return ex
 
 
@@ -46,7 +46,7 @@ def test_tinyml_003(db):
     np.testing.assert_allclose(W2, [[0.5 + 0.1 * 0.1635 * 0.545, 0.55 - 0.1 * 0.87325 * 0.545],
                                     [0.6 + 0.1 * 0.1635 * 0.59, 0.65 - 0.1 * 0.87325 * 0.59]],
                                rtol=1e-12)
-    after = evaluate(db, Source(table="example_data"), ["y0", "y1"])["loss"]
+    after = evaluate(db, Source(table="example_data", own=True), ["y0", "y1"])["loss"]
     assert after == pytest.approx(0.2384542802724947, rel=1e-12)  # the document's new loss
 
 

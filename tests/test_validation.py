@@ -6,7 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import params_as_arrays, write_csv
+from conftest import as_version_2, model_connection, params_as_arrays, write_csv
 import reference as ref
 from sqlnet import model as M
 from sqlnet.cli import main
@@ -177,7 +177,7 @@ def test_cli_flags_reach_the_model(tmp_path, capsys):
                  "--standardize", "--validation-split", "0.25", "--patience", "50",
                  "--keep-history", "--quiet"])
     assert code == 0, capsys.readouterr().err
-    con = duckdb.connect(str(db))
+    con = model_connection(db)
     row = con.execute("SELECT optimizer, weight_decay, lr_schedule, gamma, step_size, clip_norm, "
                       "dropout, standardize, patience FROM models").fetchone()
     assert row == ("adamw", 0.01, "step", 0.5, 2, 1.0, 0.1, True, 50)
@@ -217,6 +217,7 @@ def test_a_schema_version_1_database_is_upgraded(tmp_path):
     db = tmp_path / "old.duckdb"
     assert main(["train", str(db), "--data", str(path), "--target", "y", "--hidden", "2",
                  "--epochs", "1", "--quiet"]) == 0
+    as_version_2(db)
     con = duckdb.connect(str(db))     # make it look as version 1 wrote it
     for column in M.CONTROLS:
         con.execute(f"ALTER TABLE models DROP COLUMN {column}")
@@ -233,8 +234,8 @@ def test_a_schema_version_1_database_is_upgraded(tmp_path):
     assert main(["inspect", str(db)]) == 0                    # read-only, as it is
     assert main(["train", str(db), "--data", str(path), "--target", "y", "--epochs", "1",
                  "--optimizer", "adam", "--quiet"]) == 0
-    con = duckdb.connect(str(db))
-    assert con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    con = model_connection(db)
+    assert con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone() == ("3",)
     assert con.execute("SELECT optimizer FROM models").fetchone() == ("adam",)
     assert con.execute("SELECT COUNT(*) FROM training_log").fetchone()[0] == 2    # one step a run
     con.close()

@@ -10,6 +10,7 @@ import duckdb
 from sqlglot import exp
 
 from ..errors import SqlnetError
+from ..queries import quoted
 from .base import Engine, positions_named
 
 
@@ -20,6 +21,7 @@ class DuckDB(Engine):
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: str | None = None):
         self.con, self.path = con, path
+        self.user_schema = con.execute("SELECT current_schema()").fetchone()[0]
 
     @classmethod
     def open(cls, path: str, read_only: bool = False) -> "DuckDB":
@@ -48,15 +50,36 @@ class DuckDB(Engine):
     def executemany(self, tree: exp.Expression, rows: list[list]) -> None:
         self.con.executemany(tree.sql(dialect="duckdb"), rows)
 
-    def tables(self) -> set[str]:
+    def tables(self, schema: str) -> set[str]:
         return {r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            " AND table_catalog = current_database()").fetchall()}
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?"
+            " AND table_catalog = current_database()", [schema]).fetchall()}
+
+    def schemas_holding(self, table: str) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = ?"
+            " AND table_catalog = current_database()", [table]).fetchall()}
+
+    def use_schema(self, *schemas: str) -> None:
+        """Unqualified names resolve in these schemas first (DuckDB then still searches the
+        default schema, main); new tables go to the first."""
+        path = ",".join(quoted(s) for s in schemas)
+        self.con.execute(f"SET search_path = {exp.Literal.string(path).sql('duckdb')}")
+
+    def create_schema(self, schema: str) -> None:
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+
+    def drop_schema(self, schema: str) -> None:
+        self.con.execute(f"DROP SCHEMA {quoted(schema)} CASCADE")
 
     def columns(self, table: str) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
-            "ORDER BY column_index", [table]).fetchall()]
+        rows = self.con.execute(
+            "SELECT database_name = 'temp', column_name, data_type FROM duckdb_columns() "
+            "WHERE table_name = ? AND (database_name = 'temp' OR (database_name = "
+            "current_database() AND schema_name = current_schema())) ORDER BY column_index",
+            [table]).fetchall()
+        temp = any(r[0] for r in rows)    # a temporary table hides a table of the same name
+        return [(r[1], r[2]) for r in rows if r[0] == temp]
 
     def stage_file(self, path: str, parquet: bool) -> None:
         from ..queries import query

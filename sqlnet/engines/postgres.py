@@ -41,6 +41,8 @@ class Postgres(Engine):
         except psycopg.Error as e:
             raise SqlnetError(f"cannot connect to {_safe(url)}: {base_line(e)}") from None
         self.url = url
+        self.user_schema = self.con.execute("SELECT COALESCE(current_schema(), 'public')").fetchone()[0]
+        self.user_path = self.con.execute("SHOW search_path").fetchone()[0]
 
     def _escape(self, text: str) -> str:
         return text.replace("%", "%%")
@@ -70,10 +72,29 @@ class Postgres(Engine):
             with self.con.cursor() as cur:
                 cur.executemany(sql, [[base.by_name(list(r))[k] for k in keys] for r in rows])
 
-    def tables(self) -> set[str]:
+    def tables(self, schema: str) -> set[str]:
         return {r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema()").fetchall()}
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            [schema]).fetchall()}
+
+    def schemas_holding(self, table: str) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s",
+            [table]).fetchall()}
+
+    def use_schema(self, *schemas: str) -> None:
+        """Unqualified names resolve in these schemas only (and pg_temp, pg_catalog); new
+        tables go to the first. The user's own path follows when the user's schema is named."""
+        path = [quoted(s, "postgres") for s in schemas]
+        if self.user_schema in schemas:
+            path = path[:schemas.index(self.user_schema)] + [self.user_path]
+        self.execute(f"SET search_path TO {', '.join(path)}", [])
+
+    def create_schema(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema, 'postgres')}", [])
+
+    def drop_schema(self, schema: str) -> None:
+        self.execute(f"DROP SCHEMA {quoted(schema, 'postgres')} CASCADE", [])
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         rows = self.con.execute(
