@@ -24,3 +24,15 @@ FROM training_log WHERE model = $model;
 SELECT epoch, AVG(loss) AS mean_loss, COUNT(*) AS steps
 FROM training_log WHERE model = $model
 GROUP BY epoch ORDER BY epoch DESC LIMIT 5;
+
+-- name: model_summary
+-- A named model at a glance (`sqlnet models`): how many models (keys) it holds, the rows it
+-- last trained on, its runs, the last epoch's mean loss of its first model, and when it last
+-- trained.
+SELECT (SELECT COUNT(*) FROM models) AS models,
+       (SELECT COUNT(DISTINCT row) FROM train_rows) AS rows,
+       (SELECT COUNT(*) FROM runs) AS runs,
+       (SELECT i.loss FROM training_info AS i WHERE i.model = $model
+        ORDER BY i.run DESC, i.iteration DESC LIMIT 1) AS last_loss,
+       (SELECT date_trunc('second', MAX(COALESCE(r.finished_at, r.started_at))) FROM runs AS r)
+         AS last_trained;

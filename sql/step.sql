@@ -34,9 +34,13 @@ FROM step_tape WHERE kind IN ('loss', 'gradient', 'param', 'param_rowid');
 -- A fresh snapshot file, attached for copying into.
 ATTACH $path AS snapshot;
 
+-- name: snapshot_schema
+-- The model's schema in the snapshot file.
+CREATE SCHEMA :schema;
+
 -- name: copy_to_snapshot
--- One model table, copied whole into the snapshot.
-CREATE TABLE snapshot.:target AS SELECT * FROM :source;
+-- One model table, copied whole into the snapshot (:target names the snapshot's schema).
+CREATE TABLE :target AS SELECT * FROM :source;
 
 -- name: set_threads
 -- How many threads DuckDB runs the phases on (1: the same bits on every run).

@@ -592,8 +592,18 @@ def _ecosystem_parsers(sub) -> None:
     c.add_argument("--row", type=int, required=True,
                    help="the sample: its data row, from 0, as `sqlnet predict` numbers them")
 
+    c = sub.add_parser("models", help="the models the database holds, one schema each",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet models shop.duckdb")
+    c.add_argument("db")
+
+    c = sub.add_parser("drop", help="remove one model (its schema and all its tables)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG + "sqlnet drop shop.duckdb --model churn")
+    c.add_argument("db")
+
     from .show import FORMATS
-    for name in ("sql", "inspect", "trace"):
+    for name in ("sql", "inspect", "trace", "models"):
         sub.choices[name].add_argument("--format", choices=FORMATS, default="table",
                                        help="table (default), csv, json or markdown")
 
@@ -698,5 +708,23 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from .catalog import COLUMNS, models
+    from .show import render_rows
+    with _open(_existing(args.db), read_only=True) as db:
+        print(render_rows(COLUMNS, models(db), args.format))
+    return 0
+
+
+def cmd_drop(args) -> int:
+    from .catalog import drop
+    if not args.model:
+        raise SqlnetError("drop needs --model NAME: the model to remove (`sqlnet models` lists them)")
+    with _open(_existing(args.db)) as db:
+        drop(db, args.model)
+    print(f"dropped model {args.model} from {args.db}")
+    return 0
+
+
 COMMANDS.update({"export": cmd_export, "import": cmd_import, "plot": cmd_plot,
-                 "phases": cmd_phases, "trace": cmd_trace})
+                 "phases": cmd_phases, "trace": cmd_trace, "models": cmd_models, "drop": cmd_drop})

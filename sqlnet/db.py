@@ -86,6 +86,11 @@ class Database:
             return user
         return None
 
+    def claim(self) -> None:
+        """Refuse to train the model while another process trains it (PostgreSQL)."""
+        if not self.engine.claim(self.model_name):
+            raise SqlnetError(f"model {self.model_name!r} is being trained by another process")
+
     @property
     def legacy(self) -> bool:
         """The model's tables are still in the user's schema (schema version 2)."""
@@ -256,6 +261,10 @@ class Database:
         from .queries import column, table
         old, kept = self.engine.user_schema, self.tables()
         self.schema = None
+        if self.kind == "spark":   # its tables are files: the catalog moves, not the rows
+            self.engine.move_namespace(old, self.model_name)
+            self.schema = self.model_name
+            return
         self._claim_schema()
         for name in SCHEMA:
             self.run(query(name))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from .db import Database
+from .db import DEFAULT_MODEL, Database
 from .errors import SqlnetError
 from .queries import column, query, table
 from .seeded import chain
@@ -183,6 +183,9 @@ def load(db: Database, model: int = 0) -> Network:
     """The network stored in the database under key ``model``."""
     if not db.has_model():
         where = db.path or "the database"
+        if db.model_name != DEFAULT_MODEL:
+            raise SqlnetError(f"{where} holds no model {db.model_name!r}; `sqlnet models` "
+                              "lists those it holds")
         raise SqlnetError(f"{where} holds no sqlnet model; create one with `sqlnet init` "
                           "or `sqlnet train ... --hidden`")
     row = db.sql("SELECT loss, lr, seed, batch_size, shuffle FROM models WHERE model = ?",

@@ -60,6 +60,7 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
     if s.epochs < 0:
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
     _check_threads(s.threads)
+    db.claim()
     with db.transaction():
         net, _ = prepare(db, source, targets, features, s)
         run = _start_run(db, net, source, s.epochs, s.keep_history)
@@ -146,6 +147,7 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
     has the same weights as one that was never interrupted: bit for bit on one thread (what
     n_threads None, auto, gives a small step), to the last bit of a sum on more.
     """
+    db.claim()
     net = M.load(db)
     row = db.sql("SELECT run, finished_at FROM runs WHERE model = ? ORDER BY run DESC LIMIT 1",
                  [net.model]).fetchone()

@@ -103,8 +103,31 @@ class Engine:
         self.execute("ROLLBACK", [])
 
     # --- the catalog ------------------------------------------------------------------
-    def tables(self) -> set[str]:
+    user_schema = "main"     # the schema (Spark: database) the connection started in
+
+    def tables(self, schema: str) -> set[str]:
+        """The tables and views of a schema."""
         raise NotImplementedError
+
+    def schemas_holding(self, table: str) -> set[str]:
+        """The schemas that have a table of this name."""
+        raise NotImplementedError
+
+    def use_schema(self, *schemas: str) -> None:
+        """Unqualified names are looked up in these schemas; new tables go to the first."""
+        raise NotImplementedError
+
+    def create_schema(self, schema: str) -> None:
+        raise NotImplementedError
+
+    def drop_schema(self, schema: str) -> None:
+        """The schema and everything in it."""
+        raise NotImplementedError
+
+    def claim(self, schema: str) -> bool:
+        """Whether this connection may write the model of this schema: not while another
+        process trains it. (A DuckDB file has one writer at a time anyway; Spark cannot tell.)"""
+        return True
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         """A table's columns and their types, in DuckDB's type names (DOUBLE, BIGINT, ...)."""

@@ -128,10 +128,17 @@ class DuckDB(Engine):
             if os.path.exists(p):
                 os.remove(p)
         self.con.execute(query("attach_snapshot").sql("duckdb"), {"path": tmp})
+        schema = self.con.execute("SELECT current_schema()").fetchone()[0]
+        in_snapshot = exp.Table(this=exp.to_identifier(schema, quoted=True),
+                                db=exp.to_identifier("snapshot"))
         try:
+            self.con.execute(query("snapshot_schema", schema=in_snapshot).sql("duckdb"))
             for name in tables:
+                target = exp.Table(this=exp.to_identifier(name, quoted=True),
+                                   db=exp.to_identifier(schema, quoted=True),
+                                   catalog=exp.to_identifier("snapshot"))
                 self.con.execute(query("copy_to_snapshot", source=table(name),
-                                       target=table(name)).sql("duckdb"))
+                                       target=target).sql("duckdb"))
         finally:
             self.con.execute("DETACH snapshot")
         os.replace(tmp, path)

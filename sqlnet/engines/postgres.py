@@ -90,6 +90,12 @@ class Postgres(Engine):
             path = path[:schemas.index(self.user_schema)] + [self.user_path]
         self.execute(f"SET search_path TO {', '.join(path)}", [])
 
+    def claim(self, schema: str) -> bool:
+        """A session-level advisory lock on the model's name, held until the connection
+        closes: a training run takes it, and a second run or a drop of the model fails."""
+        return self.con.execute("SELECT pg_try_advisory_lock(hashtext('sqlnet'), hashtext(%s))",
+                                [schema]).fetchone()[0]
+
     def create_schema(self, schema: str) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema, 'postgres')}", [])
 

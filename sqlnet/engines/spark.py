@@ -77,7 +77,7 @@ class Spark(Engine):
         self.errors = (PySparkException, Py4JError)
         if not master:
             raise SqlnetError("spark: needs a master, for example spark:local[2]")
-        self.root = Path(warehouse or "spark-warehouse").resolve()
+        self.warehouse = self.root = Path(warehouse or "spark-warehouse").resolve()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -86,15 +86,58 @@ class Spark(Engine):
             self.spark = session(master).newSession()
         except Exception as e:  # the JVM did not start (no Java, bad master)
             raise SqlnetError(f"cannot start Spark ({master}): {base_line(e)}") from None
-        self.tmp = self.root / "_tmp" / uuid.uuid4().hex
-        self.committed = self._read_catalog()
-        self.live = json.loads(json.dumps(self.committed))   # what this session sees now
+        self.tmp = self.warehouse / "_tmp" / uuid.uuid4().hex
+        self.user_schema = self.spark.catalog.currentDatabase()
+        self.committed = self.live = {"tables": {}, "views": {}}  # no model's namespace yet
         self.temp: dict[str, dict] = {}                       # temporary tables
         self.in_transaction = False
-        self._collect_garbage()
+
+    # --- namespaces: a model's tables under <warehouse>/<name>.db ------------------------
+    def _namespace(self, schema: str) -> Path:
+        """Where a namespace's tables and catalog file are; the user's (a warehouse of
+        schema version 2) is the warehouse itself."""
+        return self.warehouse if schema == self.user_schema else self.warehouse / f"{schema}.db"
+
+    def use_schema(self, schema: str, *_more: str) -> None:
+        """The namespace's tables become this session's views (Spark finds the user's
+        catalog tables after them, by itself)."""
+        for name in list(self.live["tables"]) + list(self.live["views"]):
+            self.spark.catalog.dropTempView(name)
+        self.root = self._namespace(schema)
+        self.committed = self._read_catalog()
+        self.live = json.loads(json.dumps(self.committed))   # what this session sees now
+        if self.root.is_dir():
+            self._collect_garbage()
         for name in self.live["tables"]:
             self._register(name)
         self._register_views()
+
+    def create_schema(self, schema: str) -> None:
+        self._namespace(schema).mkdir(exist_ok=True)
+
+    def drop_schema(self, schema: str) -> None:
+        for name in list(self.live["tables"]) + list(self.live["views"]):
+            self.spark.catalog.dropTempView(name)
+        self.committed = self.live = {"tables": {}, "views": {}}
+        (self._namespace(schema) / CATALOG).unlink(missing_ok=True)
+        shutil.rmtree(self._namespace(schema), ignore_errors=True)
+
+    def move_namespace(self, old: str, new: str) -> None:
+        """A warehouse of schema version 2 becomes namespace new: its catalog file is
+        written there, naming the same segments (../table/...), then the old one goes."""
+        catalog = json.loads((self._namespace(old) / CATALOG).read_text())
+        for entry in catalog["tables"].values():
+            entry["segments"] = [f"../{s}" for s in entry["segments"]]
+        self.create_schema(new)
+        self.root, self.live = self._namespace(new), catalog
+        self._write_catalog()
+        (self._namespace(old) / CATALOG).unlink()
+        self.use_schema(new)
+
+    def schemas_holding(self, table: str) -> set[str]:
+        found = {d.name[:-3] for d in self.warehouse.glob("*.db")
+                 if table in _read_tables(d / CATALOG)}
+        return found | ({self.user_schema} if table in _read_tables(self.warehouse / CATALOG) else set())
 
     # --- the catalog file -------------------------------------------------------------
     def _read_catalog(self) -> dict:
@@ -391,9 +434,14 @@ class Spark(Engine):
         self._collect_garbage()
 
     # --- the catalog ------------------------------------------------------------------
-    def tables(self) -> set[str]:
-        user = {t.name for t in self.spark.catalog.listTables() if not t.isTemporary}
-        return set(self.live["tables"]) | set(self.live["views"]) | user
+    def tables(self, schema: str) -> set[str]:
+        if self._namespace(schema) == self.root:
+            ours = set(self.live["tables"]) | set(self.live["views"])
+        else:
+            ours = _read_tables(self._namespace(schema) / CATALOG)
+        if schema != self.user_schema:
+            return ours
+        return ours | {t.name for t in self.spark.catalog.listTables(schema) if not t.isTemporary}
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         return [(f.name, _duck_type(f.dataType.simpleString()))
@@ -436,6 +484,13 @@ class Spark(Engine):
         shutil.rmtree(self.tmp, ignore_errors=True)
         for name in list(self.temp) + list(self.live["tables"]) + list(self.live["views"]):
             self.spark.catalog.dropTempView(name)
+
+
+def _read_tables(catalog: Path) -> set[str]:
+    if not catalog.exists():
+        return set()
+    found = json.loads(catalog.read_text())
+    return set(found["tables"]) | set(found["views"])
 
 
 def _update_by_join(tree: exp.Update, columns: list) -> exp.Select:
