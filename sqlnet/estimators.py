@@ -162,7 +162,7 @@ class _SqlnetMLP(BaseEstimator):
         """The database: the file named by ``database`` (opened for this call only), or an
         in-memory one kept with the estimator (rebuilt from coefs_ after unpickling)."""
         if self.database is not None:
-            with Database(str(self.database)) as db:
+            with Database(str(self.database), model=self.model) as db:
                 yield db
             return
         if fitting or getattr(self, "_db", None) is None:
@@ -314,7 +314,8 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
     learning_rate (--lr), batch_size (0: the full batch), max_epochs (--epochs),
     random_state (--seed; None is 0), shuffle (not --no-shuffle), optimizer, threads (None:
     auto, as --threads);
-    database is a .duckdb file that keeps the model (default: in memory); warm_start
+    database is a .duckdb file that keeps the model (default: in memory), model its name
+    there (--model: the schema of its tables; None is sqlnet); warm_start
     continues training the model already there instead of starting afresh.
 
     After fit: classes_, coefs_ and intercepts_ (per layer, W as inputs × units),
@@ -325,7 +326,7 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
 
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, optimizer="sgd",
-                 threads=None, database=None, warm_start=False, verbose=False, momentum=None,
+                 threads=None, database=None, model=None, warm_start=False, verbose=False, momentum=None,
                  weight_decay=None, l1=None, clip_norm=None, lr_schedule=None, dropout=None,
                  standardize=None, validation_split=None, patience=None):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -338,6 +339,7 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
         self.optimizer = optimizer
         self.threads = threads
         self.database = database
+        self.model = model
         self.warm_start = warm_start
         self.verbose = verbose
         self.momentum = momentum
@@ -385,7 +387,7 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
     def __init__(self, hidden_layer_sizes=(16,), activation="relu", learning_rate=0.1,
                  batch_size=32, max_epochs=10, random_state=None, shuffle=True, loss="mse",
                  output_activation=None, optimizer="sgd", threads=None, database=None,
-                 warm_start=False, verbose=False, momentum=None, weight_decay=None, l1=None,
+                 model=None, warm_start=False, verbose=False, momentum=None, weight_decay=None, l1=None,
                  clip_norm=None, lr_schedule=None, dropout=None, standardize=None,
                  validation_split=None, patience=None):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -400,6 +402,7 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
         self.optimizer = optimizer
         self.threads = threads
         self.database = database
+        self.model = model
         self.warm_start = warm_start
         self.verbose = verbose
         self.momentum = momentum

@@ -224,3 +224,40 @@ def test_postgres_models_train_at_once_and_a_training_model_is_not_dropped(postg
             assert len(r.stderr.strip().splitlines()) == 1
     with Database(postgres_url, model="left") as left:
         assert left.has_model()
+
+
+def test_estimators_keep_named_models_in_one_file(tmp_path):
+    import sqlnet
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 3))
+    y = np.where(X[:, 0] > 0, "up", "down")
+    path = str(tmp_path / "est.duckdb")
+    settings = dict(hidden_layer_sizes=(4,), max_epochs=3, random_state=2)
+    a = sqlnet.MLPClassifier(**settings, database=path, model="first").fit(X, y)
+    b = sqlnet.MLPRegressor(**settings, database=path, model="second").fit(X, X[:, :2])
+    alone = sqlnet.MLPClassifier(**settings).fit(X, y)
+    np.testing.assert_allclose(a.predict_proba(X), alone.predict_proba(X), rtol=1e-12)
+    with Database(path, read_only=True) as db:
+        assert db.model_names() == ["first", "second"]
+    assert b.predict(X).shape == (40, 2)
+
+
+def test_a_duckdb_model_that_is_training_is_not_dropped(tmp_path):
+    """The file has one writer: while a run trains, drop gets one line naming the process."""
+    rng = np.random.default_rng(7)
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], rng.normal(size=(40, 3)))
+    db = tmp_path / "busy.duckdb"
+    cli = [sys.executable, "-m", "sqlnet"]
+    p = subprocess.Popen([*cli, "train", str(db), "--model", "busy", "--data", str(data), "--target",
+                          "y", "--hidden", "3", "--epochs", "100000", "--batch-size", "1"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr.readline().startswith("epoch 1/")          # it is training
+        r = subprocess.run([*cli, "drop", str(db), "--model", "busy"], capture_output=True, text=True)
+        assert r.returncode == 2 and "is in use by process" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    finally:
+        p.kill()
+        p.wait()
+    with Database(db, read_only=True, model="busy") as after:
+        assert after.has_model()
