@@ -40,7 +40,8 @@ def drop(db: Database, name: str) -> None:
     if not db.engine.claim(name):
         raise SqlnetError(f"model {name!r} is being trained by another process; "
                           "stop it (or let it finish) first")
-    with db.transaction():
-        db.create_schema()   # (a model of schema version 2 first leaves the user's schema)
-        db.engine.drop_schema(name)
+    if db.legacy:            # a model of schema version 2 first leaves the user's schema
+        with db.transaction():
+            db.create_schema()
+    db.engine.drop_schema(name)  # one statement: all or nothing by itself
     db.use_model(name)
