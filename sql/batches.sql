@@ -88,3 +88,9 @@ WHERE l.run = $run AND l.model IN (SELECT DISTINCT t.model FROM train_rows AS t)
 SELECT CAST(COUNT(*) AS DOUBLE) / GREATEST((SELECT COUNT(*) FROM train_rows), 1) AS per_row,
        (SELECT COUNT(*) FROM train_rows) AS n
 FROM train_inputs;
+
+-- name: run_arguments
+-- Each run of a model: whether it finished and the arguments it was started with (JSON),
+-- which a rerun with --resume is compared with.
+SELECT run, finished_at IS NOT NULL AS finished, arguments FROM runs
+WHERE model = $model ORDER BY run;

@@ -20,7 +20,7 @@ from .engines import Engine
 from .errors import SqlnetError
 from .queries import DIALECT, params_of, query
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
           "classes", "train_rows", "train_inputs", "train_targets", "runs", "training_log",
           "last_step", "optimizer_state", "valid_rows", "valid_inputs", "valid_targets",
