@@ -133,10 +133,21 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("predict", help="predict with the model",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=EPILOG + "sqlnet predict iris.duckdb --data iris_test.csv --out p.csv")
+                       epilog=EPILOG + "sqlnet predict iris.duckdb --data iris_test.csv --out p.csv\n  "
+                                       "sqlnet predict shop.duckdb --table visits --into scored "
+                                       "--keep visit_id")
     c.add_argument("db")
     _source_options(c)
-    c.add_argument("--out", help="write the predictions to this CSV file (default: stdout)")
+    out = c.add_mutually_exclusive_group()
+    out.add_argument("--out", help="write the predictions to this CSV file (default: stdout)")
+    out.add_argument("--into", metavar="TABLE",
+                     help="write the predictions into a new table of the database, computed "
+                          "there (one transaction)")
+    c.add_argument("--keep", type=_names, metavar="COL[,COL...]",
+                   help="with --into: the source's columns to copy beside each prediction "
+                        "(a key to join on)")
+    c.add_argument("--replace", action="store_true",
+                   help="with --into: replace the table if it exists")
 
     c = sub.add_parser("evaluate", help="loss and accuracy (or MSE and MAE) on labelled data",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -438,8 +449,14 @@ def cmd_sweep(args) -> int:
 
 def cmd_predict(args) -> int:
     from .predict import predict
+    if (args.keep or args.replace) and not args.into:
+        raise SqlnetError("--keep and --replace go with --into TABLE")
     with _open(args.db) as db:
-        names, rows = predict(db, _source(args))
+        names, rows = predict(db, _source(args), into=args.into, keep=args.keep,
+                              replace=args.replace)
+    if args.into:
+        print(f"wrote {rows} predictions to table {args.into}: {', '.join(names)}")
+        return 0
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         w = csv.writer(out)
