@@ -94,3 +94,9 @@ FROM train_inputs;
 -- which a rerun with --resume is compared with.
 SELECT run, finished_at IS NOT NULL AS finished, arguments FROM runs
 WHERE model = $model ORDER BY run;
+
+-- name: run_end
+-- How a finished run ended: its last logged epoch and how it stopped.
+SELECT MAX(l.epoch) AS epoch, MAX(r.stopped) AS stopped
+FROM runs AS r LEFT JOIN training_log AS l ON l.model = r.model AND l.run = r.run
+WHERE r.model = $model AND r.run = $run;

@@ -56,22 +56,24 @@ def predict(db: Database, source: Source, into: str | None = None, keep: list[st
 
 def _answers(net: M.Network, targets: list[str]) -> exp.Select:
     """The answers by data row, as p: the class and its probability, or a column per target."""
-    out = table(f"a{net.depth}")
     if net.task == "classification":
         answers = exp.select("row", "prediction", "probability").from_(
-            exp.paren(query("predicted_class", out=out)).as_("p"))
+            exp.paren(query("predicted_class", out=table(f"a{net.depth}"))).as_("p"))
     else:
-        answers = exp.select(exp.column("row", "a")).from_(out.copy().as_("a")).group_by(
-            exp.column("row", "a"))
-        for k, name in enumerate(targets):
-            answers = answers.select(exp.alias_(_unit(out, k), name, quoted=True), copy=False)
+        answers = _units(net, targets)
     return exp.select(*[column(n, "p") for n in answers.named_selects]).from_(
         answers.subquery("p"))
 
 
-def _unit(out: exp.Table, k: int) -> exp.Expression:
-    """Output unit k of every row, for a SELECT grouped by the row."""
-    return query("output_column", col=number(k), out=out).expressions[0].this
+def _units(net: M.Network, names: list[str]) -> exp.Select:
+    """The output units by data row, unit k as the column names[k]."""
+    out = table(f"a{net.depth}")
+    select = exp.select(exp.column("row", "a")).from_(out.copy().as_("a")).group_by(
+        exp.column("row", "a"))
+    for k, name in enumerate(names):
+        unit = query("output_column", col=number(k), out=out).expressions[0].this
+        select = select.select(exp.alias_(unit, name, quoted=True), copy=False)
+    return select
 
 
 # The columns of a classifier's predictions table besides the kept ones: the row, the
@@ -95,14 +97,10 @@ def predict_into(db: Database, source: Source, into: str, keep: list[str] | None
     with db.transaction():
         net, targets = _prepare(db, source, with_targets=False)
         answers = _answers(net, targets)
-        probabilities = _class_probabilities(db, net) if net.task == "classification" else None
-        if probabilities is not None:
-            answers = answers.select(*[column(n, "q") for n in probabilities.named_selects[1:]]
-                                     ).join(probabilities.subquery("q"), on=exp.EQ(
-                this=column("row", "q"), expression=column("row", "p")))
-        names = answers.named_selects
+        if net.task == "classification":
+            answers = _with_probabilities(db, net, answers)
         if keep:
-            answers = _kept(db, source, keep, names, answers)
+            answers = _kept(db, source, keep, answers)
         body = with_ctes(answers.order_by(column("row", "p")), _outputs(net))
         db.run(exp.Create(this=db.user_table(into), kind="TABLE", replace=replace,
                           expression=body), batch=0)
@@ -126,21 +124,17 @@ def _check_into(db: Database, into: str, replace: bool) -> None:
                           "--replace replaces it")
 
 
-def _class_probabilities(db: Database, net: M.Network) -> exp.Select:
-    """Each class's probability by data row, as q: a column per class."""
+def _with_probabilities(db: Database, net: M.Network, answers: exp.Select) -> exp.Select:
+    """A classifier's answers with each class's probability after them, joined by data row."""
     labels = [r[0] for r in db.rows(query("class_labels"), model=net.model)]
     names = [PROBABILITY + label for label in labels]
     _unique(names, "two classes' probability columns")
-    out = table(f"a{net.depth}")
-    q = exp.select(exp.column("row", "a")).from_(out.copy().as_("a")).group_by(
-        exp.column("row", "a"))
-    for k, name in enumerate(names):
-        q = q.select(exp.alias_(_unit(out, k), name, quoted=True), copy=False)
-    return q
+    return answers.select(*[column(n, "q") for n in names]).join(
+        _units(net, names).subquery("q"),
+        on=exp.EQ(this=column("row", "q"), expression=column("row", "p")))
 
 
-def _kept(db: Database, source: Source, keep: list[str], names: list[str],
-          answers: exp.Select) -> exp.Select:
+def _kept(db: Database, source: Source, keep: list[str], answers: exp.Select) -> exp.Select:
     """The answers with the source's columns keep after `row`, joined by data row."""
     if source.long:
         raise SqlnetError("--keep copies columns of wide data; long data's key is its row")
@@ -150,7 +144,7 @@ def _kept(db: Database, source: Source, keep: list[str], names: list[str],
         listed = ", ".join(have) if len(have) <= 12 else f"{len(have)} columns"
         raise SqlnetError(f"--keep: {source} has no column {', '.join(map(repr, missing))} "
                           f"(it has {listed})")
-    _unique([*names, *keep], "--keep: the predictions table's columns")
+    _unique([*answers.named_selects, *keep], "--keep: the predictions table's columns")
     kept = query("kept_columns").select(*[column(c, "s") for c in keep])
     picks = answers.expressions
     answers.set("expressions", [picks[0], *[column(c, "k") for c in keep], *picks[1:]])

@@ -93,33 +93,29 @@ def rerun(db: Database, given: dict) -> tuple[int, bool] | None:
         return None
     with db.transaction():
         db.create_schema()   # (runs of an older sqlnet have no arguments column yet)
-    model = M.load(db).model
     runs = [(run, finished, json.loads(kept) if kept else None) for run, finished, kept in
-            db.rows(query("run_arguments"), model=model)]
-    if runs and not runs[-1][1]:
-        run, _, kept = runs[-1]
-        if kept == given:
-            return run, False
-    same = [run for run, finished, kept in runs if finished and kept == given]
-    if same:
-        return same[-1], True
-    if runs and not runs[-1][1]:
-        run, _, kept = runs[-1]
-        if kept is None:
-            raise SqlnetError(f"--resume: run {run} was started by an older sqlnet, which did "
-                              "not keep its arguments; continue it with --resume alone")
-        raise SqlnetError(f"--resume: {difference(kept, given)} (run {run} has not finished; "
-                          "continue it with --resume alone, or train without --resume)")
-    return None
+            db.rows(query("run_arguments"), model=M.load(db).model)]
+    open_run = runs[-1] if runs and not runs[-1][1] else None
+    if open_run and open_run[2] == given:
+        return open_run[0], False
+    done = [run for run, finished, kept in runs if finished and kept == given]
+    if done:
+        return done[-1], True
+    if open_run is None:
+        return None
+    run, _, kept = open_run
+    if kept is None:
+        raise SqlnetError(f"--resume: run {run} was started by an older sqlnet, which did not "
+                          "keep its arguments; continue it with --resume alone")
+    raise SqlnetError(f"--resume: {difference(kept, given)} (run {run} has not finished; "
+                      "continue it with --resume alone, or train without --resume)")
 
 
 def _done_before(db: Database, run: int) -> Report:
     """The Report of a run that finished before, trained no further."""
     net = M.load(db)
     plan = _plan(db, net, run)
-    last, stopped = db.sql("SELECT MAX(l.epoch), MAX(r.stopped) FROM runs AS r LEFT JOIN "
-                           "training_log AS l ON l.model = r.model AND l.run = r.run "
-                           "WHERE r.model = ? AND r.run = ?", [net.model, run]).fetchone()
+    last, stopped = db.rows(query("run_end"), model=net.model, run=run)[0]
     loss = db.scalar(query("epoch_loss"), epoch=last) if last is not None else None
     epochs = 0 if last is None else last - plan.first + 1
     return Report(run, epochs, plan.step, plan.rows, 0.0, loss, stopped or "completed",
