@@ -140,15 +140,11 @@ def test_python_api_into(classifier):
     d, db, data, _ = classifier
     with Database(db) as con:
         names, n = predict(con, Source(path=str(data)), into="api_scored", keep=["visit_id"])
-        rows, _ = predict(con, Source(path=str(data)))
+        _, rows = predict(con, Source(path=str(data)))
     assert n == 40 and names[:4] == ["row", "visit_id", "prediction", "probability"]
     got = _sql(db, "SELECT row, prediction, probability FROM api_scored ORDER BY row")
-    assert [g[:2] for g in got] == [r[:2] for r in predict_rows(db, data)]
-
-
-def predict_rows(db, data):
-    with Database(db) as con:
-        return predict(con, Source(path=str(data)))[1]
+    assert [g[:2] for g in got] == [r[:2] for r in rows]
+    np.testing.assert_allclose([g[2] for g in got], [r[2] for r in rows], rtol=TIGHT)
 
 
 def test_estimators_predict_into(tmp_path):
