@@ -88,3 +88,15 @@ WHERE l.run = $run AND l.model IN (SELECT DISTINCT t.model FROM train_rows AS t)
 SELECT CAST(COUNT(*) AS DOUBLE) / GREATEST((SELECT COUNT(*) FROM train_rows), 1) AS per_row,
        (SELECT COUNT(*) FROM train_rows) AS n
 FROM train_inputs;
+
+-- name: run_arguments
+-- Each run of a model: whether it finished and the arguments it was started with (JSON),
+-- which a rerun with --resume is compared with.
+SELECT run, finished_at IS NOT NULL AS finished, arguments FROM runs
+WHERE model = $model ORDER BY run;
+
+-- name: run_end
+-- How a finished run ended: its last logged epoch and how it stopped.
+SELECT MAX(l.epoch) AS epoch, MAX(r.stopped) AS stopped
+FROM runs AS r LEFT JOIN training_log AS l ON l.model = r.model AND l.run = r.run
+WHERE r.model = $model AND r.run = $run;

@@ -49,3 +49,9 @@ GROUP BY a.model;
 SELECT l.model, l.value AS loss, m.accuracy, m.mse, m.mae,
        (SELECT COUNT(*) FROM batch_rows AS r WHERE r.model = l.model) AS n
 FROM loss AS l LEFT JOIN :metrics AS m ON m.model = l.model;
+
+-- name: kept_columns
+-- The source's columns that `predict --into ... --keep` copies beside the predictions, by
+-- data row, numbered as keep_rows numbers them (the driver adds the kept columns).
+SELECT CAST(s.rowid - (SELECT MIN(rowid) FROM staging) AS BIGINT) AS sqlnet_data_row
+FROM staging AS s;

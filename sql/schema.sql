@@ -64,11 +64,12 @@ CREATE TABLE IF NOT EXISTS train_targets (model INTEGER, row BIGINT, col INTEGER
 -- One row per `sqlnet train`: it covers epochs first_epoch .. first_epoch + epochs − 1;
 -- finished_at stays NULL until it ends, so an interrupted run can be resumed.
 -- stopped says how it ended (completed, early_stopping); best_epoch is the epoch whose
--- weights the model kept when it was validated.
+-- weights the model kept when it was validated. arguments are the flags of `sqlnet train`
+-- that define the run, as JSON: a rerun with --resume and the same ones continues it.
 CREATE TABLE IF NOT EXISTS runs (
   model INTEGER, run INTEGER, source VARCHAR, first_epoch INTEGER, epochs INTEGER,
   batch_size BIGINT, lr DOUBLE, started_at TIMESTAMP, finished_at TIMESTAMP,
-  stopped VARCHAR, best_epoch INTEGER, keep_history BOOLEAN DEFAULT false
+  stopped VARCHAR, best_epoch INTEGER, keep_history BOOLEAN DEFAULT false, arguments VARCHAR
 );
 
 -- name: training_log

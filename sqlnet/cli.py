@@ -90,7 +90,9 @@ def build_parser() -> Parser:
     c.add_argument("--group-by", metavar="COL",
                    help="train one model per distinct value of COL, each on its group's rows")
     c.add_argument("--resume", action="store_true",
-                   help="continue the last run where it stopped (after a kill or Ctrl-C)")
+                   help="alone: continue the last run where it stopped (after a kill or Ctrl-C); "
+                        "with the run's arguments: continue the run they started, do nothing "
+                        "if it finished, start it if there is none")
     c.add_argument("--snapshot", metavar="FILE",
                    help="after every epoch, copy the model to FILE for reading while training")
     c.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
@@ -131,10 +133,21 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("predict", help="predict with the model",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=EPILOG + "sqlnet predict iris.duckdb --data iris_test.csv --out p.csv")
+                       epilog=EPILOG + "sqlnet predict iris.duckdb --data iris_test.csv --out p.csv\n  "
+                                       "sqlnet predict shop.duckdb --table visits --into scored "
+                                       "--keep visit_id")
     c.add_argument("db")
     _source_options(c)
-    c.add_argument("--out", help="write the predictions to this CSV file (default: stdout)")
+    out = c.add_mutually_exclusive_group()
+    out.add_argument("--out", help="write the predictions to this CSV file (default: stdout)")
+    out.add_argument("--into", metavar="TABLE",
+                     help="write the predictions into a new table of the database, computed "
+                          "there (one transaction)")
+    c.add_argument("--keep", type=_names, metavar="COL[,COL...]",
+                   help="with --into: the source's columns to copy beside each prediction "
+                        "(a key to join on)")
+    c.add_argument("--replace", action="store_true",
+                   help="with --into: replace the table if it exists")
 
     c = sub.add_parser("evaluate", help="loss and accuracy (or MSE and MAE) on labelled data",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,6 +204,9 @@ def _source_options(c: argparse.ArgumentParser, required: bool = True) -> None:
     g = c.add_mutually_exclusive_group(required=required)
     g.add_argument("--data", help="a CSV file, or Parquet (.parquet)")
     g.add_argument("--table", help="a table in the database")
+    g.add_argument("--query", metavar="SQL",
+                   help="a query's rows, in the engine's own dialect (say ORDER BY: rows are "
+                        "numbered in the order it returns them)")
     c.add_argument("--long", action="store_true",
                    help="the data is long: columns row, col and value, a cell per line, absent "
                         "cells zero (sparse data); col names a feature or a target")
@@ -358,26 +374,30 @@ def cmd_train(args) -> int:
 def _train(db: Database, args) -> int:
     from .train import Interrupted, Settings, resume, train
     try:
-        if args.resume:
-            if args.data or args.table or args.target:
-                raise SqlnetError("--resume continues the last run with its own data and settings; "
-                                  "give it no --data, --table or --target")
+        if args.resume and not (args.data or args.table or args.query or args.target):
             r = resume(db, quiet=args.quiet, snapshot=args.snapshot, n_threads=args.threads)
         else:
-            r = _train_new_run(db, args, train, Settings)
+            r = _train_run(db, args, train, Settings)
     except Interrupted as e:
         print(f"sqlnet: {e}; resume with: sqlnet train {args.db} --resume", file=sys.stderr)
         return 130
     loss = "n/a" if r.loss is None else f"{r.loss:.6g}"
     how = "" if r.stopped == "completed" else f" (stopped early: {r.stopped.replace('_', ' ')})"
+    if r.done_before:
+        print(f"run {r.run} had these arguments and finished ({r.epochs} epochs, {r.steps} steps "
+              f"in total, last epoch's mean loss {loss}{how}); nothing to do")
+        return 0
     print(f"trained run {r.run}: {r.epochs} epochs, {r.steps} steps in total, {r.rows} rows, "
           f"{r.seconds:.1f} s, last epoch's mean loss {loss}{how}")
     return 0
 
 
-def _train_new_run(db: Database, args, train, Settings):
-    if not (args.data or args.table):
-        raise SqlnetError("train needs --data FILE or --table NAME (or --resume)")
+def _train_run(db: Database, args, train, Settings):
+    """A new run; with --resume, the run these arguments started (continued, or found done)."""
+    from .settings import arguments
+    from .train import rerun
+    if not (args.data or args.table or args.query):
+        raise SqlnetError("train needs --data FILE, --table NAME or --query SQL (or --resume)")
     if not args.target:
         raise SqlnetError("train needs --target COL")
     s = Settings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -386,11 +406,13 @@ def _train_new_run(db: Database, args, train, Settings):
                  threads=args.threads, controls=_controls(args),
                  validation=_validation(args), keep_history=args.keep_history,
                  group_by=args.group_by)
-    if db.has_model() and (args.hidden or args.loss or args.output_activation):
+    source = _source(args)
+    found = args.resume and rerun(db, arguments(source, args.target, args.features, s))
+    if not found and db.has_model() and (args.hidden or args.loss or args.output_activation):
         raise SqlnetError(f"{args.db} already holds a model; --hidden, --loss and "
                           "--output-activation only shape a new one")
-    return train(db, _source(args), args.target, args.features, s, quiet=args.quiet,
-                 snapshot=args.snapshot)
+    return train(db, source, args.target, args.features, s, quiet=args.quiet,
+                 snapshot=args.snapshot, resume=args.resume)
 
 
 def _validation(args):
@@ -405,7 +427,8 @@ def _validation(args):
 
 
 def _source(args) -> Source:
-    return Source(path=args.data, table=args.table, long=args.long)
+    return Source(path=args.data, table=args.table, long=args.long,
+                  query=getattr(args, "query", None))
 
 
 def cmd_sweep(args) -> int:
@@ -431,8 +454,14 @@ def cmd_sweep(args) -> int:
 
 def cmd_predict(args) -> int:
     from .predict import predict
+    if (args.keep or args.replace) and not args.into:
+        raise SqlnetError("--keep and --replace go with --into TABLE")
     with _open(args.db) as db:
-        names, rows = predict(db, _source(args))
+        names, rows = predict(db, _source(args), into=args.into, keep=args.keep,
+                              replace=args.replace)
+    if args.into:
+        print(f"wrote {rows} predictions to table {args.into}: {', '.join(names)}")
+        return 0
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         w = csv.writer(out)
@@ -457,7 +486,7 @@ def cmd_gradcheck(args) -> int:
     from .gradcheck import gradcheck
     with _open(args.db) as db:
         rows = gradcheck(db, _source(args), args.target, h=args.eps, max_params=args.max_params)
-    print(f"SQL gradients against central differences (h = {args.eps:g}) on {args.data or args.table}:")
+    print(f"SQL gradients against central differences (h = {args.eps:g}) on {args.data or args.table or 'the query'}:")
     names = ["layer", "checked", "max_abs_error", "max_rel_error"]
     print_rows(names, rows)
     return 0

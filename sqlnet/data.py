@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from .db import Database
 from .engines import errors as engine_errors
@@ -24,15 +25,23 @@ NUMERIC = (*INTEGER, "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN")
 
 @dataclass
 class Source:
-    """Where data comes from: a file (CSV, or Parquet by its ending) or a table; wide (a
-    column per feature) or long (a (row, col, value) cell per line: see sqlnet.cells)."""
+    """Where data comes from: a file (CSV, or Parquet by its ending), a table, or a query
+    (SQL in the engine's own dialect, its rows numbered in the order it returns them); wide
+    (a column per feature) or long (a (row, col, value) cell per line: see sqlnet.cells).
+
+    >>> str(Source(query="SELECT a.*, b.y FROM a JOIN b USING (id) ORDER BY id"))
+    "query 'SELECT a.*, b.y FROM a JOIN b USING (id) ORDER BY id'"
+    """
 
     path: str | None = None
     table: str | None = None
     long: bool = False
+    query: str | None = None
     own: bool = False     # table is one sqlnet made (the model's or temporary), not the user's
 
     def __str__(self) -> str:
+        if self.query is not None:   # on one line, as every message is
+            return f"query {' '.join(self.query.split())!r}"
         return self.path or f"table {self.table}"
 
 
@@ -45,12 +54,17 @@ class Loaded:
 
 def stage(db: Database, source: Source) -> dict[str, str]:
     """Copy the source into the temporary table staging; return its columns and types."""
+    numbered = "stage_table" if db.engine.rowid else "stage_table_numbered"
     if source.table is not None:
         if not source.own and source.table not in db.user_tables():
             raise SqlnetError(f"the database has no table {source.table!r}")
-        numbered = "stage_table" if db.engine.rowid else "stage_table_numbered"
         db.run(query(numbered, source=table(source.table) if source.own else
                      db.user_table(source.table)))
+    elif source.query is not None:
+        try:
+            db.run(query(numbered, source=user_query(source.query, db.engine.dialect)))
+        except engine_errors() as e:
+            raise SqlnetError(f"--query failed: {str(e).strip().splitlines()[0]}") from None
     else:
         _check_file(source.path)
         parquet = source.path.lower().endswith((".parquet", ".pq"))
@@ -68,6 +82,27 @@ def stage(db: Database, source: Source) -> dict[str, str]:
     if not db.scalar(query("row_count")):
         raise SqlnetError(f"{source} has no data rows")
     return types
+
+
+def user_query(text: str, dialect: str) -> exp.Expression:
+    """A user's query as a parenthesized subquery whose text reaches the engine as written
+    (no rewrite of sqlnet's touches it: an opaque node). It must be one statement: its
+    parentheses balanced and no semicolon outside strings and comments (a trailing one is
+    dropped), so that it cannot end the subquery it is put in."""
+    text = text.strip().rstrip(";").strip()
+    try:
+        tokens = sqlglot.tokenize(text, read=dialect)
+    except sqlglot.errors.TokenError as e:
+        raise SqlnetError(f"--query cannot be read: {str(e).splitlines()[0]}") from None
+    depth = 0
+    for t in tokens:
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(t.token_type, 0)
+        if depth < 0 or t.token_type == TokenType.SEMICOLON:
+            raise SqlnetError("--query takes one query (a SELECT), not several statements")
+    if not tokens or depth:
+        raise SqlnetError("--query takes one query (a SELECT)" if not tokens else
+                          "--query has unbalanced parentheses")
+    return exp.paren(exp.Var(this=text))
 
 
 def _columns(db: Database) -> list[str]:

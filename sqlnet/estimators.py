@@ -187,6 +187,7 @@ class _SqlnetMLP(BaseEstimator):
             if self._loss_name() == "cross_entropy":
                 db.sql("INSERT INTO classes SELECT 0, i, CAST(i AS VARCHAR) FROM range(?) AS t(i)",
                        [len(self.classes_)])
+                self._name_classes(db)
             write_parameters(db, list(zip(self.coefs_, self.intercepts_)))
 
     def _widths(self) -> list[int]:
@@ -207,7 +208,7 @@ class _SqlnetMLP(BaseEstimator):
         with self._session(fitting=True) as db:
             if db.has_model() and not self.warm_start:
                 _forget_model(db)
-            _put(db, X, features, Y, targets)
+            _put(db, X, features, self._stored_targets(db, Y), targets)
             try:
                 report = train(db, Source(table=INPUT_TABLE, own=True), targets, features, settings,
                                quiet=not self.verbose)
@@ -216,8 +217,31 @@ class _SqlnetMLP(BaseEstimator):
             finally:
                 db.sql(f"DROP TABLE IF EXISTS {INPUT_TABLE}")
             self._read_fitted(db, targets)
+            self._name_classes(db)
         self.n_iter_ = report.epochs
         return self
+
+    def _stored_targets(self, db: Database, Y: np.ndarray) -> np.ndarray:
+        """Y as the database's model reads it (the classifier: its stored labels)."""
+        return Y
+
+    def _name_classes(self, db: Database) -> None:
+        """After fit: the classifier's stored classes named by its labels."""
+
+    def _predict_into(self, X, into: str, replace: bool) -> None:
+        """The predictions for X as a new table of the estimator's database, computed there
+        (sqlnet.predict.predict_into): row (X's row, from 0), then the answers."""
+        from .predict import predict_into
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        with self._session() as db:
+            _put(db, X, [f"x{i}" for i in range(X.shape[1])])
+            try:
+                predict_into(db, Source(table=INPUT_TABLE, own=True), into, replace=replace)
+            except SqlnetError as e:
+                raise ValueError(str(e)) from e
+            finally:
+                db.sql(f"DROP TABLE IF EXISTS {INPUT_TABLE}")
 
     def _read_fitted(self, db: Database, targets: list[str]) -> None:
         from .interop import read_parameters
@@ -366,12 +390,36 @@ class MLPClassifier(ClassifierMixin, _SqlnetMLP):
         self.classes_ = classes
         return self._fit(X, codes.reshape(-1, 1).astype(np.int64))
 
+    def _labels(self) -> list[str]:
+        return [str(c) for c in self.classes_]
+
+    def _stored_targets(self, db: Database, Y: np.ndarray) -> np.ndarray:
+        # a warm start's labels are the stored classes' names (the first fit stores codes,
+        # then names them)
+        if self.warm_start and db.has_model() and [r[0] for r in db.sql(
+                "SELECT label FROM classes WHERE model = 0 ORDER BY class").fetchall()] \
+                == self._labels():
+            return np.array(self._labels(), dtype=object)[Y[:, 0]].reshape(-1, 1)
+        return Y
+
+    def _name_classes(self, db: Database) -> None:
+        db.executemany("UPDATE classes SET label = ? WHERE model = 0 AND class = ?",
+                       [[label, k] for k, label in enumerate(self._labels())])
+
     def predict_proba(self, X) -> np.ndarray:
         """Each class's probability (softmax of the output layer), n × classes."""
         return self._outputs(X)
 
-    def predict(self, X) -> np.ndarray:
-        """The most probable class (the first one on a tie, as `sqlnet predict` does)."""
+    def predict(self, X, into: str | None = None, replace: bool = False) -> np.ndarray | None:
+        """The most probable class (the first one on a tie, as `sqlnet predict` does).
+
+        With into, the predictions go into a new table of that name in the estimator's
+        ``database`` instead, computed there as ``sqlnet predict --into`` computes them (row,
+        prediction, probability, probability_<label> per class), and None is returned;
+        replace replaces an existing table.
+        """
+        if into is not None:
+            return self._predict_into(X, into, replace)
         proba = self.predict_proba(X)  # first: it checks that the model is fitted
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -433,7 +481,13 @@ class MLPRegressor(RegressorMixin, _SqlnetMLP):
         tags.target_tags.multi_output = True  # y may have several columns
         return tags
 
-    def predict(self, X) -> np.ndarray:
-        """The output layer's values: shape (n,) if fit on one target column, else n × targets."""
+    def predict(self, X, into: str | None = None, replace: bool = False) -> np.ndarray | None:
+        """The output layer's values: shape (n,) if fit on one target column, else n × targets.
+
+        With into, they go into a new table of that name in the estimator's ``database``
+        instead (row, then a column per target: y0, y1, ...), and None is returned.
+        """
+        if into is not None:
+            return self._predict_into(X, into, replace)
         out = self._outputs(X)
         return out[:, 0] if self._one_target else out

@@ -69,6 +69,17 @@ def statements() -> Mapping[str, exp.Expression]:
     return _Statements()
 
 
+_TEMPORARY = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)",
+                        re.IGNORECASE)
+
+
+@functools.cache
+def temporary_tables() -> frozenset[str]:
+    """The temporary tables the sql/ statements create (staging, loaded_rows, ...), found
+    in their text without parsing them: names a user's table must not take."""
+    return frozenset(m.group(1) for text in _texts().values() for m in _TEMPORARY.finditer(text))
+
+
 def query(name: str, **fill: exp.Expression) -> exp.Expression:
     """A copy of statement ``name`` with its ``:placeholders`` replaced by ``fill``."""
     tree = parsed(name).copy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import signal
 import sys
@@ -34,6 +35,7 @@ from .progress import Progress
 from .queries import query
 from .seeded import chain
 from .settings import Settings, Validation  # noqa: F401 (the library's names)
+from .settings import arguments, difference
 
 
 @dataclass
@@ -46,14 +48,19 @@ class Report:
     loss: float | None
     stopped: str = "completed"       # or early_stopping
     threads: int = 1                 # the DuckDB threads it trained on
+    done_before: bool = False        # resume found the run finished: nothing was trained
 
 
 def train(db: Database, source: Source, targets: list[str], features: list[str] | None = None,
           settings: Settings | None = None, quiet: bool = True, out: TextIO | None = None,
-          snapshot: str | None = None) -> Report:
+          snapshot: str | None = None, resume: bool = False) -> Report:
     """Train the database's model (creating it if there is none) on source.
 
-    Progress lines (unless quiet) go to out, by default the current stderr.
+    Progress lines (unless quiet) go to out, by default the current stderr. With resume (a
+    script run again after a crash), the run these arguments started is continued where it
+    stopped, or, if it finished, not trained again (the Report says ``done_before``); a new
+    run starts when no run had them, unless the last run is unfinished: then the first
+    difference from its arguments is refused (see :func:`rerun`).
     """
     s = settings or Settings()
     out = out or sys.stderr
@@ -61,13 +68,59 @@ def train(db: Database, source: Source, targets: list[str], features: list[str] 
         raise SqlnetError(f"--epochs must be 0 or more, got {s.epochs}")
     _check_threads(s.threads)
     db.claim()
+    given = arguments(source, targets, features, s)
+    if resume:
+        found = rerun(db, given)
+        if found is not None:
+            run, finished = found
+            if finished:
+                return _done_before(db, run)
+            return _continue(db, run, quiet, out, snapshot, s.threads)
     with db.transaction():
         net, _ = prepare(db, source, targets, features, s)
-        run = _start_run(db, net, source, s.epochs, s.keep_history)
+        run = _start_run(db, net, source, s.epochs, s.keep_history, arguments=given)
     plan = _plan(db, net, run)
     n = thread_count(s.threads, net, plan.rows)
     with threads(db, n):
         return dataclasses.replace(_loop(db, net, plan, quiet, out, snapshot), threads=n)
+
+
+def rerun(db: Database, given: dict) -> tuple[int, bool] | None:
+    """The run that the arguments `given` (:func:`sqlnet.settings.arguments`) started: the
+    last run, if it has not finished and has them, else the last finished run that has them,
+    as (run, finished). None when no run has them and a new one may start; refused when the
+    last run has not finished and has other arguments (its first difference named)."""
+    if not db.has_model():
+        return None
+    with db.transaction():
+        db.create_schema()   # (runs of an older sqlnet have no arguments column yet)
+    runs = [(run, finished, json.loads(kept) if kept else None) for run, finished, kept in
+            db.rows(query("run_arguments"), model=M.load(db).model)]
+    open_run = runs[-1] if runs and not runs[-1][1] else None
+    if open_run and open_run[2] == given:
+        return open_run[0], False
+    done = [run for run, finished, kept in runs if finished and kept == given]
+    if done:
+        return done[-1], True
+    if open_run is None:
+        return None
+    run, _, kept = open_run
+    if kept is None:
+        raise SqlnetError(f"--resume: run {run} was started by an older sqlnet, which did not "
+                          "keep its arguments; continue it with --resume alone")
+    raise SqlnetError(f"--resume: {difference(kept, given)} (run {run} has not finished; "
+                      "continue it with --resume alone, or train without --resume)")
+
+
+def _done_before(db: Database, run: int) -> Report:
+    """The Report of a run that finished before, trained no further."""
+    net = M.load(db)
+    plan = _plan(db, net, run)
+    last, stopped = db.rows(query("run_end"), model=net.model, run=run)[0]
+    loss = db.scalar(query("epoch_loss"), epoch=last) if last is not None else None
+    epochs = 0 if last is None else last - plan.first + 1
+    return Report(run, epochs, plan.step, plan.rows, 0.0, loss, stopped or "completed",
+                  done_before=True)
 
 
 # --threads auto (None): from this many multiply-adds of a step's dense products, every core;
@@ -106,14 +159,17 @@ def threads(db: Database, n: int):
 
 
 def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
-               keep_history: bool = False, models: list[int] | None = None) -> int:
+               keep_history: bool = False, models: list[int] | None = None,
+               arguments: dict | None = None) -> int:
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
     for m in models or many.stored_groups(db)[1]:
         db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
-               "started_at, keep_history) VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?)",
-               [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history])
+               "started_at, keep_history, arguments) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?, ?)",
+               [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history,
+                None if arguments is None else json.dumps(arguments)])
     db.run(query("clear_run_best"))
     return run
 
@@ -156,11 +212,16 @@ def resume(db: Database, quiet: bool = True, out: TextIO | None = None,
     if row[1] is not None:
         raise SqlnetError(f"run {row[0]} finished at {row[1]:%Y-%m-%d %H:%M:%S}; "
                           "there is nothing to resume")
-    plan = _plan(db, net, row[0])
+    return _continue(db, row[0], quiet, out or sys.stderr, snapshot, n_threads)
+
+
+def _continue(db: Database, run: int, quiet: bool, out: TextIO, snapshot: str | None,
+              n_threads: int | None) -> Report:
+    net = M.load(db)
+    plan = _plan(db, net, run)
     n = thread_count(n_threads, net, plan.rows)
     with threads(db, n):
-        return dataclasses.replace(_loop(db, net, plan, quiet, out or sys.stderr, snapshot),
-                                   threads=n)
+        return dataclasses.replace(_loop(db, net, plan, quiet, out, snapshot), threads=n)
 
 
 class Statements:

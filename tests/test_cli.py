@@ -179,7 +179,7 @@ BAD = [
     ("no threads", ["train", "{db}", "--data", "{data}", "--target", "label", "--threads", "0"], "--threads"),
     ("threads word", ["train", "{db}", "--data", "{data}", "--target", "label", "--threads", "many"], "--threads"),
     ("unknown optimizer", ["train", "{db}", "--data", "{data}", "--target", "label", "--optimizer", "adamax"], "unknown optimizer"),
-    ("resume with data", ["train", "{db}", "--resume", "--data", "{data}"], "--resume"),
+    ("resume without target", ["train", "{db}", "--resume", "--data", "{data}"], "--target"),
     ("resume nothing", ["train", "{db}", "--resume"], "nothing to resume"),
     ("reshape a model", ["train", "{db}", "--data", "{data}", "--target", "label", "--hidden", "9"], "already holds"),
     ("wrong target", ["train", "{db}", "--data", "{d}/text.csv", "--target", "y"], "trained on target"),

@@ -183,14 +183,18 @@ def test_snapshot_can_be_read_while_training(setup, tmp_path):
         p.communicate(timeout=60)
 
 
-def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps, chunk=None):
+def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps, chunk=None, rerun=False):
     """Train uninterrupted; train again, killed once its first epoch is done (of `epochs`
     epochs, `steps` steps), then resumed. Returns the two databases, open. chunk: the most
-    steps a chunk takes (SQLNET_CHUNK_STEPS), in all three processes."""
+    steps a chunk takes (SQLNET_CHUNK_STEPS), in all three processes. rerun: the killed
+    command is `train ... --resume` with the flags, and is resumed by running it again (as
+    a script is run again after a crash), rather than by `train DB --resume` alone."""
     env = {**os.environ, **({"SQLNET_CHUNK_STEPS": str(chunk)} if chunk else {})}
     whole, killed = tmp_path / "whole.duckdb", tmp_path / "killed.duckdb"
     assert subprocess.run(cli("train", whole, *flags), capture_output=True, env=env).returncode == 0
-    p = subprocess.Popen(cli("train", killed, *flags), stderr=subprocess.PIPE, text=True, env=env)
+    again = ["--resume"] if rerun else []
+    p = subprocess.Popen(cli("train", killed, *flags, *again), stderr=subprocess.PIPE, text=True,
+                         env=env)
     assert p.stderr.readline().startswith(f"epoch 1/{epochs}")   # the first epoch is done
     p.send_signal(signal.SIGKILL)
     p.wait()
@@ -198,8 +202,8 @@ def kill_after_first_epoch_then_resume(tmp_path, flags, epochs, steps, chunk=Non
     done = con.execute("SELECT COUNT(DISTINCT step) FROM training_log").fetchone()[0]
     con.close()
     assert 0 < done < steps and not _finished(killed)          # killed in the middle of the run
-    r = subprocess.run(cli("train", killed, "--resume", "--quiet"), capture_output=True, text=True,
-                       env=env)
+    r = subprocess.run(cli("train", killed, *(flags if rerun else []), "--resume", "--quiet"),
+                       capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     return model_connection(killed), model_connection(whole)
 
@@ -260,3 +264,47 @@ def test_a_killed_run_of_shuffled_validated_group_chunks_resumes_to_the_same_bit
               "SELECT model, step, loss, eval_loss, eval_accuracy FROM training_log ORDER BY ALL",
               "SELECT model, stopped, best_epoch FROM runs ORDER BY ALL"]:
         assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+
+
+def test_a_killed_script_resumes_when_run_again(setup, tmp_path):
+    """`train ... --resume` with a run's own arguments: on a new database it starts the run;
+    killed, the same command again continues it, to the bits of an uninterrupted run."""
+    d, data, *_ = setup
+    flags = ["--data", data, "--target", "y", "--hidden", 4, "--activation", "tanh", "--lr", 0.01,
+             "--batch-size", BATCH, "--seed", SEED, "--epochs", 40, "--optimizer", "adam",
+             "--validation-split", 0.25]
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 40, 200, rerun=True)
+    for q in ["SELECT layer, row, col, value FROM weights ORDER BY ALL",
+              "SELECT name, layer, row, col, value FROM optimizer_state ORDER BY ALL",
+              "SELECT step, loss, lr, eval_loss FROM training_log ORDER BY step",
+              "SELECT run, stopped, best_epoch FROM runs"]:
+        assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+    got.close()
+    again = subprocess.run(cli("train", tmp_path / "killed.duckdb", *flags, "--resume"),
+                           capture_output=True, text=True)    # finished: nothing more to do
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+    assert state(tmp_path / "killed.duckdb")[0] == list(range(1, 201))
+
+
+def test_a_killed_run_from_a_query_resumes_when_run_again(tmp_path):
+    """--query: a join of two tables, numbered in its ORDER BY's order; killed, and run again."""
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(30, 3))
+    for name in ("whole", "killed"):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        con.execute("CREATE TABLE features AS SELECT * FROM (VALUES " + ", ".join(
+            f"({i}, {x[0]!r}, {x[1]!r})" for i, x in enumerate(X.tolist())) + ") AS t(id, a, b)")
+        con.execute("CREATE TABLE labels AS SELECT * FROM (VALUES " + ", ".join(
+            f"({i}, {float(np.sin(x[0])) + x[2]!r})" for i, x in enumerate(X.tolist()))
+            + ") AS t(id, y)")
+        con.close()
+    query = "SELECT f.a, f.b, l.y FROM features AS f JOIN labels AS l USING (id) ORDER BY id DESC"
+    flags = ["--query", query, "--target", "y", "--hidden", 3, "--lr", 0.05, "--batch-size", 4,
+             "--seed", 5, "--epochs", 40]
+    got, want = kill_after_first_epoch_then_resume(tmp_path, flags, 40, 40 * 8, rerun=True)
+    for q in ["SELECT layer, row, col, value FROM weights ORDER BY ALL",
+              "SELECT step, loss FROM training_log ORDER BY step",
+              "SELECT row, col, value FROM train_inputs ORDER BY ALL"]:
+        assert got.execute(q).fetchall() == want.execute(q).fetchall(), q
+    first = got.execute("SELECT value FROM train_inputs WHERE row = 0 AND col = 0").fetchone()
+    assert first == (X[29, 0],)                     # row 0 is the query's first: id 29

@@ -1,4 +1,6 @@
 """Any name works as a name and never executes: quotes, semicolons, spaces, unicode, keywords."""
+import csv
+
 import numpy as np
 
 from conftest import write_csv
@@ -86,3 +88,30 @@ def test_group_by_sweep_gradcheck_and_class_weights_take_hostile_names(tmp_path,
         code, out, _ = run(capsys, "sql", path, "SELECT COUNT(*) FROM information_schema.tables "
                            "WHERE table_name IN ('weights', 'biases', 'layers', 'models')")
         assert out.split()[-1] == "4"               # nothing was dropped
+
+
+def test_predict_into_takes_hostile_names(tmp_path, capsys):
+    """--into's table, --keep's columns and the class labels in probability_<label> columns
+    are names, never SQL; row is the table's own column, so keeping a column "row" is refused."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(10, len(NAMES) - 1))
+    labels = ["x'); DROP TABLE biases; --" if v > 0 else "ok" for v in X[:, 0]]
+    data = write_csv(tmp_path / "h.csv", NAMES, [list(x) + [l] for x, l in zip(X, labels)])
+    db = tmp_path / "h.duckdb"
+    assert run(capsys, "train", db, "--data", data, "--target", NAMES[-1], "--epochs", "1",
+               "--quiet")[0] == 0
+    into = 'p"; DROP TABLE weights; --'
+    keep = ",".join([NAMES[0], "select", "a b", "värde"])
+    code, out, err = run(capsys, "predict", db, "--data", data, "--into", into, "--keep", keep)
+    assert code == 0, err
+    quoted = '"' + into.replace('"', '""') + '"'
+    code, out, err = run(capsys, "sql", db, f"SELECT * FROM {quoted}", "--format", "csv")
+    header, *rows = list(csv.reader(out.splitlines()))
+    assert header == ["row", NAMES[0], "select", "a b", "värde", "prediction", "probability",
+                      "probability_ok", "probability_x'); DROP TABLE biases; --"]
+    assert len(rows) == 10, err
+    code, out, err = run(capsys, "predict", db, "--data", data, "--into", "q", "--keep", "row")
+    assert code == 2 and "'row' and 'row' both" in err
+    code, out, _ = run(capsys, "sql", db, "SELECT COUNT(*) FROM information_schema.tables "
+                       "WHERE table_name IN ('weights', 'biases')")
+    assert out.split()[-1] == "2"                   # nothing was dropped

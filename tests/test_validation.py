@@ -11,7 +11,7 @@ import reference as ref
 from sqlnet import model as M
 from sqlnet.cli import main
 from sqlnet.data import Source
-from sqlnet.db import Database
+from sqlnet.db import SCHEMA_VERSION, Database
 from sqlnet.predict import predict
 from sqlnet.train import Settings, Validation, train
 
@@ -221,7 +221,7 @@ def test_a_schema_version_1_database_is_upgraded(tmp_path):
     con = duckdb.connect(str(db))     # make it look as version 1 wrote it
     for column in M.CONTROLS:
         con.execute(f"ALTER TABLE models DROP COLUMN {column}")
-    for column in ("stopped", "best_epoch", "keep_history"):
+    for column in ("stopped", "best_epoch", "keep_history", "arguments"):
         con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     for column in ("eval_loss", "eval_accuracy", "eval_mse"):
         con.execute(f"ALTER TABLE training_log DROP COLUMN {column}")
@@ -235,7 +235,7 @@ def test_a_schema_version_1_database_is_upgraded(tmp_path):
     assert main(["train", str(db), "--data", str(path), "--target", "y", "--epochs", "1",
                  "--optimizer", "adam", "--quiet"]) == 0
     con = model_connection(db)
-    assert con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert con.execute("SELECT value FROM sqlnet_meta WHERE key = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
     assert con.execute("SELECT optimizer FROM models").fetchone() == ("adam",)
     assert con.execute("SELECT COUNT(*) FROM training_log").fetchone()[0] == 2    # one step a run
     con.close()

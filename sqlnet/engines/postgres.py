@@ -62,6 +62,13 @@ class Postgres(Engine):
             return _replace_table(tree)
         return [tree]
 
+    def call(self, sql: str, keys: list, params: dict | list):
+        # The rendered text has each literal % doubled (_escape); psycopg undoubles them only
+        # when it is given parameters, even none (a user's --query may hold a % operator).
+        cur = self.con.cursor()
+        cur.execute(sql, [base.by_name(params)[k] for k in keys])
+        return cur
+
     def execute(self, sql: str, params: list):
         cur = self.con.cursor()
         cur.execute(sql, params or None)
