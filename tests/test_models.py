@@ -55,7 +55,7 @@ class UserSide:
     def create(self, rows) -> None:
         kind = "USING parquet " if self.target.name == "spark" else ""
         values = ", ".join(f"({i}, {s}, {a!r}, {b!r}, '{c}', {d!r}, {e!r})" for i, s, a, b, c, d, e in rows)
-        for name in USER_TABLES:
+        for name in USER_TABLES | {"scores"}:
             self.sql(f"DROP TABLE IF EXISTS {self.schema}.{name}")
         self.sql(f"CREATE TABLE {self.schema}.sales {kind}AS SELECT * FROM (VALUES {values}) "
                  "AS v(id, store, x1, x2, big, amount, margin)")
@@ -83,7 +83,7 @@ def user(engine_target, request):
     side.create(_sales(np.random.default_rng(3)))
     yield side
     if spark is not None:
-        for name in USER_TABLES:
+        for name in USER_TABLES | {"scores"}:
             spark.sql(f"DROP TABLE IF EXISTS default.{name}")
 
 
@@ -119,6 +119,11 @@ def test_two_named_models_beside_the_users_tables(engine_target, user, capsys):
         assert user.sql("SELECT COUNT(*) FROM churn.weights") == [(12,)]
         assert user.sql("SELECT COUNT(*) FROM runs") == [(1,)]
         assert user.sql("SELECT kind FROM runs") == [("marathon",)]
+    code, out, err = run(capsys, "predict", db, "--model", "churn", "--table", "sales", "--into",
+                         "scores", "--keep", "id", *extra)
+    assert code == 0, err
+    scored = user.sql(f"SELECT id, prediction FROM {user.schema}.scores ORDER BY id")
+    assert [r[0] for r in scored] == list(range(48)) and {r[1] for r in scored} <= {"yes", "no"}
     code, out, err = run(capsys, "drop", db, "--model", "demand", *extra)
     assert code == 0, err
     code, out, err = run(capsys, "models", db, "--format", "csv", *extra)
@@ -127,7 +132,7 @@ def test_two_named_models_beside_the_users_tables(engine_target, user, capsys):
                          "--target", "big", *extra)
     assert code == 0 and "accuracy" in out, err
     assert user.checksum() == before
-    assert user.tables() == USER_TABLES
+    assert user.tables() == USER_TABLES | {"scores"}
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -334,6 +334,8 @@ class Spark(Engine):
             if not self.in_transaction:
                 self._write_catalog()
             return Result([])
+        if kind == "TABLE" and isinstance(tree.this, exp.Table) and tree.this.args.get("db"):
+            return self._create_users(tree, params)
         if isinstance(tree.this, exp.Schema):      # a table of declared columns, empty
             name = tree.this.this.name
             if self._entry(name) is not None and not tree.args.get("replace"):
@@ -347,6 +349,14 @@ class Spark(Engine):
         if self._entry(name) is not None:
             (self.temp if name in self.temp else self.live["tables"])[name]["schema"] = None
         self._write(name, self._df(tree.expression, params), append=False, temp=temp)
+        return Result([])
+
+    def _create_users(self, tree: exp.Create, params) -> Result:
+        """CREATE TABLE db.t AS q, for a table of the user's (``predict --into``): a table of
+        Spark's own catalog, written at once (Spark's catalog has no transactions)."""
+        name = f"{_q(tree.this.args['db'].name)}.{_q(tree.this.name)}"
+        mode = "overwrite" if tree.args.get("replace") else "errorifexists"
+        self._df(tree.expression, params).write.mode(mode).format("parquet").saveAsTable(name)
         return Result([])
 
     def _insert_rows(self, name: str, source: exp.Expression, cols, params):
