@@ -88,6 +88,21 @@ class Database:
         """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect."""
         return self.engine.run_text(text, [])
 
+    def insert(self, table_name: str, columns: list[str], rows: list[list]) -> None:
+        """One INSERT of many rows, where executemany runs a statement a row: a VALUES list
+        of ? slots bound to the rows' values in order (a value that is a syntax tree, such
+        as CURRENT_TIMESTAMP, goes in as it is)::
+
+            db.insert("target_names", ["model", "col", "name"], [[1, 0, "y"], [2, 0, "y"]])
+        """
+        from .queries import table
+        params = [v for row in rows for v in row if not isinstance(v, exp.Expression)]
+        values = exp.Values(expressions=[exp.Tuple(expressions=[
+            v if isinstance(v, exp.Expression) else exp.Placeholder() for v in row]) for row in rows])
+        tree = exp.insert(values, table(table_name),
+                          columns=[exp.to_identifier(c, quoted=True) for c in columns])
+        self._call(self.engine.statements(tree), params)  # a tree of its own: not cached
+
     def executemany(self, statement: str | exp.Expression, rows: list[list]) -> None:
         """One INSERT (DuckDB's dialect, ``?`` slots) for many rows."""
         if isinstance(statement, str):

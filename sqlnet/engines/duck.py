@@ -10,7 +10,7 @@ import duckdb
 from sqlglot import exp
 
 from ..errors import SqlnetError
-from .base import Engine, positions_named
+from .base import Engine, by_name, positions_named
 
 
 class DuckDB(Engine):
@@ -35,8 +35,9 @@ class DuckDB(Engine):
             {p.name for p in tree.find_all(exp.Placeholder) if p.this}) or _positions(tree)
 
     def call(self, sql: str, keys: list, params: dict | list):
-        if keys and isinstance(keys[0], str):
-            return self.con.execute(sql, {k: params[k] for k in keys})
+        if keys and isinstance(keys[0], str):  # a list's ? slots are named by position
+            named = by_name(params)
+            return self.con.execute(sql, {k: named[k] for k in keys})
         return self.con.execute(sql, list(params) if keys else [])
 
     def execute(self, sql: str, params):
