@@ -84,10 +84,6 @@ class Database:
         statements, _ = self._render(self._parsed[text])
         return self._call(statements, list(params or []))
 
-    def user_sql(self, text: str):
-        """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect."""
-        return self.engine.run_text(text, [])
-
     def insert(self, table_name: str, columns: list[str], rows: list[list]) -> None:
         """One INSERT of many rows, where executemany runs a statement a row: a VALUES list
         of ? slots bound to the rows' values in order (a value that is a syntax tree, such

@@ -6,11 +6,15 @@ import os
 import re
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import duckdb
-from sqlglot import exp
 
 from ..errors import SqlnetError
-from .base import Engine, by_name, positions_named
+from .base import Engine, by_name
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 class DuckDB(Engine):
@@ -26,13 +30,12 @@ class DuckDB(Engine):
         return cls(_connect(path, read_only), path)
 
     def statements(self, tree: exp.Expression) -> list[tuple[str, list]]:
-        # nothing is rewritten, and rendering copies the tree: no copy to name ? slots in
-        return [self.render(positions_named(tree, copy=False))]
-
-    def render(self, tree: exp.Expression) -> tuple[str, list]:
-        # DuckDB binds $name and ? itself: the text keeps them.
-        return tree.sql(dialect="duckdb"), sorted(
-            {p.name for p in tree.find_all(exp.Placeholder) if p.this}) or _positions(tree)
+        from ..queries import params_of
+        from .rewrites import positions_named
+        # nothing is rewritten, and rendering copies the tree: no copy to name ? slots in.
+        # DuckDB binds $name itself: the text keeps the names.
+        tree = positions_named(tree, copy=False)
+        return [(tree.sql(dialect="duckdb"), sorted(params_of(tree)))]
 
     def call(self, sql: str, keys: list, params: dict | list):
         if keys and isinstance(keys[0], str):  # a list's ? slots are named by position
@@ -117,9 +120,6 @@ class DuckDB(Engine):
     def close(self) -> None:
         self.con.close()
 
-
-def _positions(tree: exp.Expression) -> list:
-    return list(range(sum(1 for p in tree.find_all(exp.Placeholder) if not p.this)))
 
 
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
