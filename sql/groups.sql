@@ -14,10 +14,6 @@ ORDER BY model;
 SELECT COUNT(*) AS n, MIN(rowid) - (SELECT MIN(rowid) FROM staging) AS first_row
 FROM staging AS s WHERE :group IS NULL;
 
--- name: store_group
--- Which group a model stands for.
-INSERT INTO model_groups VALUES ($model, $column, $value);
-
 -- name: row_models
 -- Each loaded row's model (the model of its group value) and its number within the group.
 CREATE OR REPLACE TEMP TABLE row_models AS

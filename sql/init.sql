@@ -2,8 +2,12 @@
 -- bound = √(6 / fan_in) (He, for relu-like units) or √(6 / (fan_in + fan_out)) (Xavier/Glorot).
 -- The draw u ∈ [0, 1) is the `mix` hash of (seed, layer, row, col); biases start at 0.
 
+-- name: forget_models
+-- A table's rows of the models about to be created (:models), if their keys were used before.
+DELETE FROM :table WHERE model IN (SELECT model FROM :models);
+
 -- name: init_weights
--- W[row, col] = (2u − 1) · bound, for every layer of every model
+-- W[row, col] = (2u − 1) · bound, for every layer of model $model
 INSERT INTO weights
 SELECT l.model, l.layer, r.row, c.col,
        (2.0 * :u / 2147483647.0 - 1.0)
@@ -21,4 +25,4 @@ INSERT INTO biases
 SELECT l.model, l.layer, c.col, 0.0 AS value
 FROM layers AS l
 JOIN (SELECT CAST(n.i AS INTEGER) AS col FROM range(0, $max_width) AS n(i)) AS c ON c.col < l.fan_out
-WHERE l.model = $model;
+WHERE l.model IN (SELECT model FROM :models);

@@ -213,21 +213,21 @@ WHERE t.kind = s.name
   AND t.model = s.model AND t.layer = s.layer AND t.row = s.row AND t.col = s.col;
 
 -- name: clear_state
--- A new optimizer (or a new model) starts from no state.
-DELETE FROM optimizer_state WHERE model = $model;
+-- A new optimizer (or a new model) starts from no state (for the models :models).
+DELETE FROM optimizer_state WHERE model IN (SELECT model FROM :models);
 
 -- name: init_state
 -- One kind of optimizer state, zero for every parameter (PyTorch starts from zeros too).
 INSERT INTO optimizer_state
 SELECT w.model, $name AS name, w.layer, w.row, w.col, 0.0 AS value
-FROM weights AS w WHERE w.model = $model
+FROM weights AS w WHERE w.model IN (SELECT model FROM :models)
 UNION ALL
 SELECT b.model, $name AS name, b.layer, -1 AS row, b.col, 0.0 AS value
-FROM biases AS b WHERE b.model = $model;
+FROM biases AS b WHERE b.model IN (SELECT model FROM :models);
 
 -- name: init_steps
 -- The optimizer's step count, on layer 0.
-INSERT INTO optimizer_state VALUES ($model, 'step', 0, 0, 0, 0.0);
+INSERT INTO optimizer_state SELECT model, 'step', 0, 0, 0, 0.0 FROM :models;
 
 -- name: log_step
 -- One training_log row per model and step: the batch's loss before the update, and the
@@ -250,5 +250,5 @@ RETURNING model;
 INSERT INTO last_step SELECT model, kind, layer, row, col, value FROM step_tape;
 
 -- name: state_rows
--- How much optimizer state a model has.
-SELECT COUNT(*) FROM optimizer_state WHERE model = $model;
+-- How much optimizer state the models :models have.
+SELECT COUNT(*) FROM optimizer_state WHERE model IN (SELECT model FROM :models);

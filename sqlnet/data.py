@@ -62,7 +62,8 @@ def stage(db: Database, source: Source) -> dict[str, str]:
                      db.user_table(source.table)))
     elif source.query is not None:
         try:
-            db.run(query(numbered, source=user_query(source.query, db.engine.dialect)))
+            with db.users_path():
+                db.run(query(numbered, source=user_query(source.query, db.engine.dialect)))
         except engine_errors() as e:
             raise SqlnetError(f"--query failed: {str(e).strip().splitlines()[0]}") from None
     else:

@@ -9,7 +9,6 @@ The library accepts a path or an open connection, as sqlite-utils does::
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,10 @@ from sqlglot import exp
 from . import engines
 from .engines import Engine
 from .errors import SqlnetError
+from .names import DEFAULT_MODEL, model_name
 from .queries import DIALECT, params_of, query
 
 SCHEMA_VERSION = "3"  # 3: a model's tables in a schema of its own (2: in the user's schema)
-DEFAULT_MODEL = "sqlnet"  # the model (and schema) a command uses without --model
 SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "target_names",
           "classes", "train_rows", "train_inputs", "train_targets", "runs", "training_log",
           "last_step", "optimizer_state", "valid_rows", "valid_inputs", "valid_targets",
@@ -30,18 +29,6 @@ SCHEMA = ["meta", "models", "layers", "weights", "biases", "feature_names", "tar
           "sweep_results", "training_info"]
 MODEL_TABLES = ["sqlnet_meta", *SCHEMA[1:]]
 VIEWS = ["training_info"]  # of MODEL_TABLES, those that are views over the others
-SYSTEM_SCHEMAS = {"main", "public", "temp", "system", "information_schema", "default"}
-_MODEL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def model_name(name: str) -> str:
-    """A model's name, which is also its schema's: checked, so that it reads the same
-    unquoted from any client (lower case; PostgreSQL folds unquoted names to it)."""
-    if not _MODEL_NAME.fullmatch(name) or name in SYSTEM_SCHEMAS or name.startswith("pg_"):
-        raise SqlnetError(f"{name!r} is not a valid model name: use lower-case letters, digits "
-                          "and _ (at most 63, not starting with a digit), and not the name of "
-                          "a system schema")
-    return name
 
 
 class Database:
@@ -145,23 +132,20 @@ class Database:
         statements, _ = self._render(self._parsed[text])
         return self._call(statements, list(params or []))
 
-    def user_sql(self, text: str):
-        """Run SQL text a user wrote (``sqlnet sql``), in the engine's own dialect. Inside
-        :meth:`users_path`, unqualified names are found in the model's schema first."""
-        return self.engine.run_text(text, [])
+    def insert(self, table_name: str, columns: list[str], rows: list[list]) -> None:
+        """One INSERT of many rows, where executemany runs a statement a row: a VALUES list
+        of ? slots bound to the rows' values in order (a value that is a syntax tree, such
+        as CURRENT_TIMESTAMP, goes in as it is)::
 
-    @contextlib.contextmanager
-    def users_path(self):
-        """For the block, unqualified names are looked up in the model's schema, then in
-        the user's (sqlnet's own statements look in the model's schema only)."""
-        if not self.schema or self.legacy:
-            yield self
-            return
-        self.engine.use_schema(self.schema, self.engine.user_schema)
-        try:
-            yield self
-        finally:
-            self.engine.use_schema(self.schema)
+            db.insert("target_names", ["model", "col", "name"], [[1, 0, "y"], [2, 0, "y"]])
+        """
+        from .queries import table
+        params = [v for row in rows for v in row if not isinstance(v, exp.Expression)]
+        values = exp.Values(expressions=[exp.Tuple(expressions=[
+            v if isinstance(v, exp.Expression) else exp.Placeholder() for v in row]) for row in rows])
+        tree = exp.insert(values, table(table_name),
+                          columns=[exp.to_identifier(c, quoted=True) for c in columns])
+        self._call(self.engine.statements(tree), params)  # a tree of its own: not cached
 
     def executemany(self, statement: str | exp.Expression, rows: list[list]) -> None:
         """One INSERT (DuckDB's dialect, ``?`` slots) for many rows."""
@@ -201,6 +185,20 @@ class Database:
     def tables(self) -> set[str]:
         """The tables (and views) of the model's schema."""
         return self.engine.tables(self.schema) if self.schema else set()
+
+    @contextlib.contextmanager
+    def users_path(self):
+        """For the block, unqualified names are looked up in the model's schema, then in
+        the user's, as in ``sqlnet sql`` (sqlnet's own statements look in the model's only):
+        for a user's ``--query``."""
+        if not self.schema or self.legacy:
+            yield self
+            return
+        self.engine.use_schema(self.schema, self.engine.user_schema)
+        try:
+            yield self
+        finally:
+            self.engine.use_schema(self.schema)
 
     def user_tables(self) -> set[str]:
         """The tables (and views) of the user's own schema, which sqlnet only reads (and

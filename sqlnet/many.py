@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlglot import exp
-
 from . import model as M
 from .db import Database
 from .errors import SqlnetError
-from .queries import column, query
+from .queries import column, model_keys, query
+
 
 def group_values(db: Database, name: str, source) -> list[str]:
     """The sorted distinct values of the staged group column; refuses empty cells."""
@@ -29,10 +28,9 @@ def group_values(db: Database, name: str, source) -> list[str]:
 
 def create_group_models(db: Database, net: M.Network, name: str, values: list[str]) -> list[int]:
     """Model k for the k-th group value: the same architecture and settings as model 0."""
-    for k, value in enumerate(values):
-        if k:
-            M.create(db, dataclasses.replace(net, model=k))
-        db.run(query("store_group"), model=k, column=name, value=value)
+    M.create_all(db, [dataclasses.replace(net, model=k) for k in range(1, len(values))])
+    db.insert("model_groups", ["model", "group_column", "value"],
+              [[k, name, value] for k, value in enumerate(values)])
     return list(range(len(values)))
 
 
@@ -63,7 +61,7 @@ def wide(source) -> None:
 
 def replicate(db: Database, models: list[int]) -> None:
     """Every model of the pass gets model 0's rows sent to it (a sweep: the same data)."""
-    db.run(query("sweep_models", models=_models(models)))
+    db.run(query("sweep_models", models=model_keys(models)))
     _fan_out(db, local=True)
 
 
@@ -76,16 +74,4 @@ def copy_names(db: Database, models: list[int], names: bool = True) -> None:
     """The first model's feature names, target names (unless names is False) and classes,
     for every other model of the pass."""
     for name in ("copy_names", "copy_targets", "copy_classes")[0 if names else 2:]:
-        db.run(query(name, models=_models(models)), first=models[0])
-
-
-def models_table(models: list[int]) -> exp.Expression:
-    """The model keys as a one-column subquery (driver-chosen integers)."""
-    return _models(models)
-
-
-def _models(models: list[int]) -> exp.Expression:
-    values = exp.Values(expressions=[exp.Tuple(expressions=[exp.Literal.number(m)]) for m in models],
-                        alias=exp.TableAlias(this=exp.to_identifier("v"),
-                                             columns=[exp.to_identifier("model")]))
-    return exp.paren(exp.select("model").from_(values))
+        db.run(query(name, models=model_keys(models)), first=models[0])

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from .db import DEFAULT_MODEL, Database
+from .db import Database
 from .errors import SqlnetError
-from .queries import column, query, table
+from .names import DEFAULT_MODEL
+from .queries import column, model_keys, query, table
 from .seeded import chain
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
@@ -147,34 +148,44 @@ def _choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def create(db: Database, net: Network) -> Network:
     """Store a new network's description and its seeded initial weights."""
-    net.check()
+    return create_all(db, [net])[0]
+
+
+def create_all(db: Database, nets: list[Network]) -> list[Network]:
+    """Store new networks (a sweep's, or one per group) and their seeded initial weights:
+    a statement per table for them all, not a set of statements per model (except the
+    weights, a statement a model: see _init_weights)."""
+    if not nets:
+        return nets
+    for net in nets:
+        net.check()
     db.create_schema()
-    m = net.model
-    db.sql("DELETE FROM models WHERE model = ?", [m])
-    db.sql("INSERT INTO models (model, task, loss, lr, seed, batch_size, shuffle, created_at) "
-           "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-           [m, net.task, net.loss, net.lr, net.seed, net.batch_size, net.shuffle])
-    save_settings(db, net)
-    db.sql("DELETE FROM layers WHERE model = ?", [m])
-    db.sql("DELETE FROM weights WHERE model = ?", [m])
-    db.sql("DELETE FROM biases WHERE model = ?", [m])
-    for i, act in enumerate(net.activations, start=1):
-        db.sql("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
-               [m, i, net.widths[i - 1], net.widths[i], act])
-    params = {"model": m, "max_width": max(net.widths)}
-    for tree in _init_statements():
-        db.run(tree, **params)
-    return net
+    models = model_keys([net.model for net in nets])
+    for name in ("models", "layers", "weights", "biases"):
+        db.run(query("forget_models", table=table(name), models=models))
+    db.insert("models", ["model", "task", "loss", "lr", "seed", "batch_size", "shuffle",
+                         "created_at", *CONTROLS],
+              [[net.model, net.task, net.loss, net.lr, net.seed, net.batch_size, net.shuffle,
+                exp.CurrentTimestamp(), *(getattr(net.controls, n) for n in CONTROLS)]
+               for net in nets])
+    db.insert("layers", ["model", "layer", "fan_in", "fan_out", "activation"],
+              [[net.model, i, net.widths[i - 1], net.widths[i], act]
+               for net in nets for i, act in enumerate(net.activations, start=1)])
+    for net in nets:  # a statement a model: see _init_weights
+        db.run(_init_weights(), model=net.model, max_width=max(net.widths))
+    db.run(query("init_biases", models=models), max_width=max(w for n in nets for w in n.widths))
+    return nets
 
 
 @functools.cache
-def _init_statements() -> tuple[exp.Expression, ...]:
-    """The initial weights and biases, composed once per process (a sweep creates many
-    models: the database renders each tree once)."""
-    return init_weights_query(), query("init_biases")
+def _init_weights() -> exp.Expression:
+    """init_weights, composed once per process. It runs once per model, not for all the
+    models at once: the order its rows are stored in (the join's) sets the order of a
+    step's sums, so one statement for all would change results in their last bits."""
+    return init_weights_query()
 
 
-def init_weights_query():
+def init_weights_query() -> exp.Expression:
     """init_weights with its draw u = mix(mix(mix(seed·1009 + layer) + row) + col)."""
     return query("init_weights", u=chain("m.seed * 1009 + l.layer", "r.row", "c.col"))
 

@@ -14,7 +14,7 @@ from . import model as M
 from .data import Loaded, Source, load, stage
 from .db import Database
 from .errors import SqlnetError
-from .queries import column, query, table
+from .queries import column, model_keys, query, table
 from .seeded import chain
 from .settings import Settings
 
@@ -27,8 +27,7 @@ def prepare(db: Database, source: Source, targets: list[str], features: list[str
     net = _existing(db, source, targets, features, s) if old else \
         new_model(db, source, targets, features, s)
     models = _group_models(db, net, source, s, new=old is None)
-    for m in models:
-        reset_state(db, dataclasses.replace(net, model=m), old)
+    reset_state(db, net, old, models)
     loaded = load(db, source, M.feature_names(db, net.model), targets, net.model,
                   net.task, learn_classes=True, staged=old is None)  # new_model staged it
     if len(models) > 1:
@@ -165,7 +164,7 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
                           f"--features asks for {','.join(features)}")
     if not stored_f:  # made by `sqlnet init`: the data names the features now
         types = columns(db, source)
-        _store_names(db, net.model, _features(types, targets, features), targets)
+        _store_names(db, [net.model], _features(types, targets, features), targets)
     net = M.replace(net, **{k: getattr(s, k) for k in ("lr", "batch_size", "seed", "shuffle")
                             if getattr(s, k) is not None},
                     controls=controls(net.controls, s.controls))
@@ -178,40 +177,56 @@ def _existing(db, source, targets, features, s: Settings) -> M.Network:
     return net
 
 
-def new_model(db, source, targets, features, s: Settings, model: int = 0,
-              types: dict[str, str] | None = None) -> M.Network:
-    """A new model for source (staged here, unless the caller staged it and gives its
-    column types: a sweep's models share one staging)."""
+def new_model(db, source, targets, features, s: Settings) -> M.Network:
+    """A new model 0 for source, which is staged here."""
     if s.group_by is not None:
         many.wide(source)
-    types = types or columns(db, source)
-    if s.group_by is not None and s.group_by not in types:
-        raise SqlnetError(f"{source} has no group column {s.group_by!r}")
-    feats = _features(types, targets + ([s.group_by] if s.group_by else []), features)
+    return new_models(db, source, targets, features, {0: s}, columns(db, source))[0]
+
+
+def new_models(db, source, targets, features, settings: dict[int, Settings],
+               types: dict[str, str]) -> list[M.Network]:
+    """New models for the staged source (of column types ``types``), model k with
+    settings[k] (a sweep's: they differ in lr, hidden, seed and batch size only). The
+    data's features and classes are read once, and the models created together."""
+    group_by = next(iter(settings.values())).group_by
+    if group_by is not None and group_by not in types:
+        raise SqlnetError(f"{source} has no group column {group_by!r}")
+    feats = _features(types, targets + ([group_by] if group_by else []), features)
     for t in targets:
         if t not in types:
             raise SqlnetError(f"{source} has no {'cells of target' if source.long else 'target column'} {t!r}")
-    loss = s.loss or ("cross_entropy" if len(targets) == 1 and
+    losses = {k: _loss(s, targets, types) for k, s in settings.items()}
+    outputs = {loss: _outputs(db, source, targets, loss) for loss in set(losses.values())}
+    nets = [M.Network(widths=[len(feats), *s.hidden, outputs[losses[k]]], activation=s.activation,
+                      output_activation=s.output_activation, loss=losses[k],
+                      lr=0.1 if s.lr is None else s.lr,
+                      batch_size=32 if s.batch_size is None else s.batch_size,
+                      seed=0 if s.seed is None else s.seed,
+                      shuffle=True if s.shuffle is None else s.shuffle,
+                      controls=controls(None, s.controls), model=k)
+            for k, s in settings.items()]
+    M.create_all(db, nets)
+    _store_names(db, list(settings), feats, targets)
+    return nets
+
+
+def _loss(s: Settings, targets: list[str], types: dict[str, str]) -> str:
+    """The given loss, else cross_entropy for one column of labels and mse for numbers."""
+    return s.loss or ("cross_entropy" if len(targets) == 1 and
                       not types[targets[0]].startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT",
                                                         "FLOAT", "DOUBLE", "DECIMAL"))
                       else "mse")
-    if loss == "cross_entropy":
-        if len(targets) != 1:
-            raise SqlnetError("cross_entropy takes one target column, the class labels")
-        outputs = cells.class_count(db, targets[0]) if source.long else \
-            db.scalar(query("class_count", label=column(targets[0], "s")))
-    else:
-        outputs = len(targets)
-    net = M.Network(widths=[len(feats), *s.hidden, outputs], activation=s.activation,
-                    output_activation=s.output_activation, loss=loss,
-                    lr=0.1 if s.lr is None else s.lr,
-                    batch_size=32 if s.batch_size is None else s.batch_size,
-                    seed=0 if s.seed is None else s.seed,
-                    shuffle=True if s.shuffle is None else s.shuffle,
-                    controls=controls(None, s.controls), model=model)
-    M.create(db, net)
-    _store_names(db, net.model, feats, targets)
-    return net
+
+
+def _outputs(db: Database, source: Source, targets: list[str], loss: str) -> int:
+    """The output layer's width: the classes of the label column, else a unit a target."""
+    if loss != "cross_entropy":
+        return len(targets)
+    if len(targets) != 1:
+        raise SqlnetError("cross_entropy takes one target column, the class labels")
+    return cells.class_count(db, targets[0]) if source.long else \
+        db.scalar(query("class_count", label=column(targets[0], "s")))
 
 
 def columns(db: Database, source: Source) -> dict[str, str]:
@@ -232,16 +247,20 @@ def controls(old: M.Controls | None, given: dict) -> M.Controls:
     return new.check()
 
 
-def reset_state(db: Database, net: M.Network, old: M.Controls | None) -> None:
-    """Start the optimizer from zero state when it is new; keep its state when it is not."""
-    have = db.scalar(query("state_rows"), model=net.model)
-    if old is not None and old.optimizer == net.controls.optimizer and have:
+def reset_state(db: Database, net: M.Network, old: M.Controls | None,
+                models: list[int] | None = None) -> None:
+    """Start the optimizer from zero state when it is new; keep its state when it is not.
+    ``models``: the models of the pass, which share net's controls and were trained (or
+    not) together, else net's."""
+    keys = model_keys(models or [net.model])
+    if old is not None and old.optimizer == net.controls.optimizer and \
+            db.scalar(query("state_rows", models=keys)):
         return
-    db.run(query("clear_state"), model=net.model)
+    db.run(query("clear_state", models=keys))
     for name in net.controls.state:
-        db.run(query("init_state"), model=net.model, name=name)
+        db.run(query("init_state", models=keys), name=name)
     if net.controls.state:
-        db.run(query("init_steps"), model=net.model)
+        db.run(query("init_steps", models=keys))
 
 
 def _features(types: dict[str, str], targets: list[str], features: list[str] | None) -> list[str]:
@@ -251,10 +270,10 @@ def _features(types: dict[str, str], targets: list[str], features: list[str] | N
     return feats
 
 
-def _store_names(db: Database, model: int, features: list[str], targets: list[str]) -> None:
-    db.sql("DELETE FROM feature_names WHERE model = ?", [model])
-    db.sql("DELETE FROM target_names WHERE model = ?", [model])
-    db.executemany("INSERT INTO feature_names VALUES (?, ?, ?)",
-                       [[model, i, n] for i, n in enumerate(features)])
-    db.executemany("INSERT INTO target_names VALUES (?, ?, ?)",
-                       [[model, i, n] for i, n in enumerate(targets)])
+def _store_names(db: Database, models: list[int], features: list[str],
+                 targets: list[str]) -> None:
+    """The models' feature and target names (the same for every model of a pass)."""
+    for name, names in (("feature_names", features), ("target_names", targets)):
+        db.run(query("forget_models", table=table(name), models=model_keys(models)))
+        db.insert(name, ["model", "col", "name"],
+                  [[m, i, n] for m in models for i, n in enumerate(names)])

@@ -106,6 +106,15 @@ def column(name: str, of: str | None = None) -> exp.Column:
                       table=exp.to_identifier(of) if of else None)
 
 
+def model_keys(models: list[int]) -> exp.Expression:
+    """The model keys as a one-column subquery ``(SELECT model FROM (VALUES ...))``, to fill a
+    ``:models`` placeholder (driver-chosen integers, never user data)."""
+    values = exp.Values(expressions=[exp.Tuple(expressions=[number(m)]) for m in models],
+                        alias=exp.TableAlias(this=exp.to_identifier("v"),
+                                             columns=[exp.to_identifier("model")]))
+    return exp.paren(exp.select("model").from_(values))
+
+
 def number(value: float | int) -> exp.Literal:
     """A literal for a number the driver itself chose (a layer index, never user data)."""
     return exp.Literal.number(value)

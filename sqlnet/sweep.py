@@ -20,7 +20,7 @@ from . import train as T
 from .data import Source, load
 from .db import Database
 from .errors import SqlnetError
-from .queries import query, table
+from .queries import model_keys, query, table
 
 
 @dataclass
@@ -55,7 +55,7 @@ def sweep(db: Database, source: Source, targets: list[str], grid: Grid,
     all_models = [k for ks in by_depth.values() for k in ks]
     number = db.scalar(query("next_sweep"))
     with db.transaction():
-        db.run(query("leaderboard", models=many.models_table(all_models)), sweep=number)
+        db.run(query("leaderboard", models=model_keys(all_models)), sweep=number)
         board = db.rows(query("show_leaderboard"), sweep=number)
         if keep_best:
             _keep(db, board[0][1])
@@ -67,12 +67,12 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
     models = list(combos)
     with db.transaction():
         types = P.columns(db, source)  # staged once for every model of the pass
-        nets = [_create(db, source, targets, features, base, k, combos[k], types)
-                for k in models]
+        nets = P.new_models(db, source, targets, features,
+                            {k: _settings(base, combos[k]) for k in models}, types)
         net = nets[0]
         load(db, source, M.feature_names(db, net.model), targets, net.model, net.task,
-             learn_classes=True)
-        many.copy_names(db, models, names=False)    # _create stored the names
+             learn_classes=True, staged=True)
+        many.copy_names(db, models, names=False)    # new_models stored the names
         many.replicate(db, models)
         for name in ("clear_all_train_rows", "clear_all_train_inputs", "clear_all_train_targets",
                      "clear_all_valid_rows", "clear_all_valid_inputs", "clear_all_valid_targets"):
@@ -91,8 +91,7 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
             many.replicate(db, models)
             P.fit_standardization(db, net, fit=False)
             P.store_valid(db, table("loaded_rows"))
-        for n in nets:
-            P.reset_state(db, n, None)
+        P.reset_state(db, net, None, models)
         run = T._start_run(db, net, source, base.epochs, models=models)
     plan = T._plan(db, net, run)
     big = max(nets, key=lambda n: T.Chunks.work(n, min(n.batch_size or plan.rows, plan.rows)))
@@ -100,11 +99,9 @@ def _pass(db, source, targets, features, base: T.Settings, combos: dict, quiet, 
         T._loop(db, net, plan, quiet, out)
 
 
-def _create(db, source, targets, features, base: T.Settings, model: int, combo,
-            types: dict[str, str]) -> M.Network:
+def _settings(base: T.Settings, combo) -> T.Settings:
     lr, hidden, seed, batch_size = combo
-    s = dataclasses.replace(base, lr=lr, hidden=hidden, seed=seed, batch_size=batch_size)
-    return P.new_model(db, source, targets, features, s, model=model, types=types)
+    return dataclasses.replace(base, lr=lr, hidden=hidden, seed=seed, batch_size=batch_size)
 
 
 def _keep(db: Database, best: int) -> None:

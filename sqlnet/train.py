@@ -164,12 +164,11 @@ def _start_run(db: Database, net: M.Network, source: Source, epochs: int,
     run = db.sql("SELECT COALESCE(MAX(run), 0) + 1 FROM runs WHERE model = ?",
                  [net.model]).fetchone()[0]
     first = db.rows(query("last_position"), model=net.model)[0][0] + 1
-    for m in models or many.stored_groups(db)[1]:
-        db.sql("INSERT INTO runs (model, run, source, first_epoch, epochs, batch_size, lr, "
-               "started_at, keep_history, arguments) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, ?, ?)",
-               [m, run, str(source), first, epochs, net.batch_size, net.lr, keep_history,
-                None if arguments is None else json.dumps(arguments)])
+    db.insert("runs", ["model", "run", "source", "first_epoch", "epochs", "batch_size", "lr",
+                       "started_at", "keep_history", "arguments"],
+              [[m, run, str(source), first, epochs, net.batch_size, net.lr, exp.CurrentTimestamp(),
+                keep_history, None if arguments is None else json.dumps(arguments)]
+               for m in models or many.stored_groups(db)[1]])
     db.run(query("clear_run_best"))
     return run
 

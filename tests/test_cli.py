@@ -73,6 +73,26 @@ def test_module_entry_point():
     assert r.returncode == 0 and "train" in r.stdout
 
 
+def test_sql_command_starts_without_sqlglot(trained):
+    """`sqlnet sql` hands the text to the engine: it imports neither sqlglot nor sqlnet's
+    statements (70 ms of a 0.2 s process), so it stays within 1.2 x `import duckdb, sqlglot`."""
+    import subprocess, sys
+    _, db, _ = trained
+    code = ("import sys; from sqlnet.cli import main; "
+            f"assert main(['sql', {str(db)!r}, 'SELECT 41 + 1 AS n']) == 0; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlglot' "
+            "or m in ('sqlnet.queries', 'sqlnet.db', 'sqlnet.model')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["n", "42", "[]"]
+
+
+def test_activation_help_names_every_activation():
+    from sqlnet.cli import ACTIVATION_HELP
+    assert all(a in ACTIVATION_HELP for a in M.ACTIVATIONS)
+
+
 def test_init_then_train_warm_start_from_sql_edits(tmp_path, capsys):
     """init, change a weight with SQL, train: training continues from the edited weights."""
     rng = np.random.default_rng(5)

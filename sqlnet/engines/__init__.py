@@ -42,9 +42,7 @@ def kind_of(target: str) -> str:
 def transpile(tree, kind: str, pretty: bool = False) -> list[str]:
     """The statements an engine runs for tree, as text (``sqlnet phases --dialect``): the
     engine's rewrites, then sqlglot's rendering; parameters stay $name (or :name)."""
-    from sqlglot import exp
-
-    from . import base
+    from . import rewrites
     if kind == "duckdb":
         return [tree.sql(dialect="duckdb", pretty=pretty, comments=pretty)]
     if kind == "postgres":
@@ -54,7 +52,7 @@ def transpile(tree, kind: str, pretty: bool = False) -> list[str]:
     engine = cls.__new__(cls)           # rewrites need no connection (nor a catalog here)
     engine.columns = _no_catalog
     out = []
-    for t in engine.rewrite(base.positions_named(tree)):
+    for t in engine.rewrite(rewrites.positions_named(tree)):
         if kind == "spark":
             t = engine.as_select(t)
         out.append(t.sql(dialect=cls.dialect, pretty=pretty, comments=pretty))

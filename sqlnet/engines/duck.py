@@ -6,12 +6,16 @@ import os
 import re
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import duckdb
-from sqlglot import exp
 
 from ..errors import SqlnetError
-from ..queries import quoted
-from .base import Engine, positions_named
+from ..names import schema_identifier
+from .base import Engine, by_name
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 class DuckDB(Engine):
@@ -28,17 +32,17 @@ class DuckDB(Engine):
         return cls(_connect(path, read_only), path)
 
     def statements(self, tree: exp.Expression) -> list[tuple[str, list]]:
-        # nothing is rewritten, and rendering copies the tree: no copy to name ? slots in
-        return [self.render(positions_named(tree, copy=False))]
-
-    def render(self, tree: exp.Expression) -> tuple[str, list]:
-        # DuckDB binds $name and ? itself: the text keeps them.
-        return tree.sql(dialect="duckdb"), sorted(
-            {p.name for p in tree.find_all(exp.Placeholder) if p.this}) or _positions(tree)
+        from ..queries import params_of
+        from .rewrites import positions_named
+        # nothing is rewritten, and rendering copies the tree: no copy to name ? slots in.
+        # DuckDB binds $name itself: the text keeps the names.
+        tree = positions_named(tree, copy=False)
+        return [(tree.sql(dialect="duckdb"), sorted(params_of(tree)))]
 
     def call(self, sql: str, keys: list, params: dict | list):
-        if keys and isinstance(keys[0], str):
-            return self.con.execute(sql, {k: params[k] for k in keys})
+        if keys and isinstance(keys[0], str):  # a list's ? slots are named by position
+            named = by_name(params)
+            return self.con.execute(sql, {k: named[k] for k in keys})
         return self.con.execute(sql, list(params) if keys else [])
 
     def execute(self, sql: str, params):
@@ -63,14 +67,14 @@ class DuckDB(Engine):
     def use_schema(self, *schemas: str) -> None:
         """Unqualified names resolve in these schemas first (DuckDB then still searches the
         default schema, main); new tables go to the first."""
-        path = ",".join(quoted(s) for s in schemas)
-        self.con.execute(f"SET search_path = {exp.Literal.string(path).sql('duckdb')}")
+        path = ",".join(map(schema_identifier, schemas))
+        self.con.execute("SET search_path = '" + path.replace("'", "''") + "'")
 
     def create_schema(self, schema: str) -> None:
-        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_identifier(schema)}")
 
     def drop_schema(self, schema: str) -> None:
-        self.con.execute(f"DROP SCHEMA {quoted(schema)} CASCADE")
+        self.con.execute(f"DROP SCHEMA {schema_identifier(schema)} CASCADE")
 
     def columns(self, table: str) -> list[tuple[str, str]]:
         rows = self.con.execute(
@@ -122,6 +126,8 @@ class DuckDB(Engine):
     def snapshot(self, path: str, tables: list[str]) -> None:
         """Written beside the target and renamed over it, so a reader sees a whole epoch or
         the one before, never half of one."""
+        from sqlglot import exp
+
         from ..queries import query, table
         tmp = f"{path}.tmp"
         for p in (tmp, tmp + ".wal"):
@@ -146,9 +152,6 @@ class DuckDB(Engine):
     def close(self) -> None:
         self.con.close()
 
-
-def _positions(tree: exp.Expression) -> list:
-    return list(range(sum(1 for p in tree.find_all(exp.Placeholder) if not p.this)))
 
 
 def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:

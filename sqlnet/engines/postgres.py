@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from ..errors import SqlnetError
 from ..queries import quoted
-from . import base
+from . import base, rewrites
 from .base import Engine
 
 TYPES = {"double precision": "DOUBLE", "real": "FLOAT", "integer": "INTEGER", "bigint": "BIGINT",
@@ -54,9 +54,9 @@ class Postgres(Engine):
         self.execute("SET LOCAL enable_nestloop = off", [])
 
     def rewrite(self, tree: exp.Expression) -> list[exp.Expression]:
-        tree = base.unpivot(tree, _values)
-        tree = base.star_replace(tree, self.columns)
-        tree = base.row_numbers(base.doubles(base.finite(base.aliased(tree))))
+        tree = rewrites.unpivot(tree, _values)
+        tree = rewrites.star_replace(tree, self.columns)
+        tree = rewrites.row_numbers(rewrites.doubles(rewrites.finite(rewrites.aliased(tree))))
         tree = tree.transform(_any_value)
         if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
             return _replace_table(tree)

@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from ..errors import SqlnetError
-from . import base
+from . import base, rewrites
 from .base import Engine, Result
 
 CATALOG = "sqlnet_catalog.json"
@@ -233,16 +233,16 @@ class Spark(Engine):
 
     # --- statements ---------------------------------------------------------------------
     def rewrite(self, tree: exp.Expression) -> list[exp.Expression]:
-        tree = base.unpivot(tree, _stack)
-        tree = base.star_replace(tree, self.columns)
-        tree = base.row_numbers(base.doubles(base.finite(base.aliased(tree))))
+        tree = rewrites.unpivot(tree, _stack)
+        tree = rewrites.star_replace(tree, self.columns)
+        tree = rewrites.row_numbers(rewrites.doubles(rewrites.finite(rewrites.aliased(tree))))
         tree = tree.transform(_range).transform(_ordered)
         for cte in tree.find_all(exp.CTE):
             cte.set("materialized", None)
         return [tree]
 
     def statements(self, tree: exp.Expression) -> list[tuple]:
-        return [(t, None) for t in self.rewrite(base.positions_named(tree))]
+        return [(t, None) for t in self.rewrite(rewrites.positions_named(tree))]
 
     def call(self, tree, _keys, params):
         if isinstance(tree, str):
