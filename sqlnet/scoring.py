@@ -131,7 +131,7 @@ def per_unit(tree: exp.Select, fills: list[dict], names: list[str] | None = None
     for k, fill in enumerate(fills):
         e = exp.replace_placeholders(last.this.copy(), **fill).transform(
             lambda n, k=k: exp.column(f"u{k}", table=n.table) if isinstance(n, exp.Column)
-            and n.name == "u" else n)
+            and n.name == "u" else n, copy=False)
         units.append(exp.alias_(e, names[k] if names else f"u{k}", quoted=names is not None))
     tree.set("expressions", [*tree.expressions[:-1], *units])
     return tree
@@ -160,7 +160,7 @@ def _linear(params: tuple, below: str) -> exp.Select:
 def _balanced(terms: list[exp.Expression], op=exp.Add) -> exp.Expression:
     """terms joined by op pairwise, a tree of depth log n (engines limit an expression's depth)."""
     while len(terms) > 1:
-        terms = [exp.paren(op(this=a, expression=b)) if b is not None else a
+        terms = [exp.Paren(this=op(this=a, expression=b)) if b is not None else a
                  for a, b in zip(terms[::2], [*terms[1::2], None])]
     return terms[0]
 

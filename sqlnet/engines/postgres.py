@@ -55,7 +55,7 @@ class Postgres(Engine):
         tree = base.unpivot(tree, _values)
         tree = base.star_replace(tree, self.columns)
         tree = base.row_numbers(base.doubles(base.finite(base.aliased(tree))))
-        tree = tree.transform(_any_value)
+        tree = tree.transform(_any_value, copy=False)
         if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
             return _replace_table(tree)
         return [tree]
