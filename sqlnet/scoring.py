@@ -279,15 +279,18 @@ def _tag(text: str) -> str:
 def arguments(scored: Scored) -> list[tuple[str, str]]:
     """The function's arguments and their types: the features (named after them, unless an
     output has the name), or a long sample's column names and values."""
-    if scored.long:
-        return [("cols", "VARCHAR[]"), ("vals", "DOUBLE[]")]
     taken = {n.lower() for n, _ in columns(scored)}
-    names = []
-    for i, f in enumerate(scored.features):
-        name = f if f.lower() not in taken else f"x{i + 1}"
-        taken.add(name.lower())
-        names.append(name)
-    return [(n, "DOUBLE") for n in names]
+    if scored.long:
+        return [(_free(n, taken), t) for n, t in (("cols", "VARCHAR[]"), ("vals", "DOUBLE[]"))]
+    return [(_free(f, taken, f"x{i + 1}"), "DOUBLE") for i, f in enumerate(scored.features)]
+
+
+def _free(name: str, taken: set[str], other: str | None = None) -> str:
+    """name, or another where it is taken (names compared as the engines do, case aside)."""
+    while name.lower() in taken:
+        name, other = other or f"arg_{name}", None
+    taken.add(name.lower())
+    return name
 
 
 def columns(scored: Scored) -> list[tuple[str, str]]:
@@ -302,22 +305,35 @@ def header(scored: Scored, dialect: str) -> str:
     kind = "a classifier" if scored.classes else "a regressor"
     lines = [f"sqlnet scoring SQL for {dialect}: {kind}, layers "
              f"{','.join(map(str, net.widths))} ({', '.join(net.activations)}); it needs no "
-             "sqlnet table."]
-    outputs = ", ".join(_shown(n, dialect) for n, _ in columns(scored))
-    if dialect == "duckdb":
-        what = "cells (row, col, value)" if scored.long else "rows"
-        lines += [f"{NAME}(table_name): each of the table's {what}, with " +
-                  ("row, " if scored.long else "") + outputs,
-                  f"e.g. SELECT * FROM {NAME}('my_table');"]
-    else:
-        args = ", ".join(_shown(n, dialect) for n, _ in arguments(scored))
-        lines.append(f"{NAME}({args}) returns one row: {outputs}")
-        if scored.long:
-            lines.append("cols and vals: a sample's cells, their column names and their values")
-        else:
-            lines.append("features in this order: " + ", ".join(_shown(f, dialect) for f in scored.features))
-        lines.append(f"e.g. SELECT t.*, s.* FROM my_table AS t CROSS JOIN LATERAL {NAME}(...) AS s;")
+             "sqlnet table.",
+             *(_usage_macro if dialect == "duckdb" else _usage_function)(scored, dialect)]
     return "".join(f"-- {line}\n" for line in lines)
+
+
+def _usage_macro(scored: Scored, dialect: str) -> list[str]:
+    outputs = ", ".join(_shown(n, dialect) for n, _ in columns(scored))
+    if scored.long:
+        return [f"{NAME}(table_name): every sample (row) of a table of (row, col, value) cells, "
+                f"with row, {outputs}", f"e.g. SELECT * FROM {NAME}('my_cells');"]
+    return [f"{NAME}(table_name): every row of the table, with {outputs}",
+            f"e.g. SELECT * FROM {NAME}('my_table');"]
+
+
+def _usage_function(scored: Scored, dialect: str) -> list[str]:
+    outputs = ", ".join(_shown(n, dialect) for n, _ in columns(scored))
+    args = [_shown(n, dialect) for n, _ in arguments(scored)]
+    lines = [f"{NAME}({', '.join(args)}) returns one row: {outputs}"]
+    if scored.long:
+        cols, vals = args
+        lines += [f"{cols}, {vals}: a sample's cells, their column names and their values, e.g.",
+                  f"SELECT d.row, s.* FROM (SELECT row, array_agg(col) AS {cols}, array_agg(value) "
+                  f"AS {vals} FROM my_cells GROUP BY row) AS d CROSS JOIN LATERAL "
+                  f"{NAME}(d.{cols}, d.{vals}) AS s;"]
+        return lines
+    features = [_shown(f, dialect) for f in scored.features]
+    lines += [f"{a} is feature {f}" for a, f in zip(args, features) if a != f]
+    return lines + [f"e.g. SELECT t.*, s.* FROM my_table AS t CROSS JOIN LATERAL "
+                    f"{NAME}({', '.join('t.' + f for f in features)}) AS s;"]
 
 
 def _shown(name: str, dialect: str) -> str:

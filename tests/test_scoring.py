@@ -71,11 +71,20 @@ def _train(db: Path, data: Path, *flags) -> None:
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> dict:
-    """A classifier with standardization (its features named as sqlnet's own columns are), a
-    regressor of two targets, a classifier of sparse long inputs; each with new rows."""
+    """Each model trained in a directory of its own files, with its new rows and sqlnet's
+    answers for them."""
     d = tmp_path_factory.mktemp("scoring")
     rng = np.random.default_rng(5)
     out = {}
+    for build in (_classifier, _regressor, _long, _binary, _long_standardized):
+        case = build(d, rng)
+        _expect(case)
+        out[case.name] = case
+    return out
+
+
+def _classifier(d: Path, rng) -> Case:
+    """Standardized features, named as sqlnet's own columns are (and one with a space)."""
     scale, shift = np.array([1.0, 10.0, 0.1]), np.array([0.0, 5.0, 1.0])
     X = rng.normal(size=(60, 3)) * scale + shift
     labels = np.where(X[:, 0] + X[:, 1] / 10 > 0.5, "yes", np.where(X[:, 2] > 1, "maybe", "no"))
@@ -85,8 +94,11 @@ def cases(tmp_path_factory) -> dict:
     write_csv(d / "cls_new.csv", ["id", *names], [[i, *x] for i, x in enumerate(new)])
     _train(d / "cls.duckdb", d / "cls.csv", "--target", "label", "--hidden", "5,4",
            "--activation", "tanh", "--standardize")
-    out["classifier"] = Case("classifier", d / "cls.duckdb", d / "cls_new.csv")
+    return Case("classifier", d / "cls.duckdb", d / "cls_new.csv")
 
+
+def _regressor(d: Path, rng) -> Case:
+    """Two targets; a new row with an exact zero."""
     X = rng.normal(size=(50, 4))
     Y = np.c_[X @ [1.0, -2.0, 0.5, 0.0] + 0.3, np.sin(X[:, 0])]
     names = ["x1", "x2", "col", "x4"]
@@ -95,8 +107,11 @@ def cases(tmp_path_factory) -> dict:
     new[3, 1] = 0.0
     write_csv(d / "reg_new.csv", ["id", *names], [[i, *x] for i, x in enumerate(new)])
     _train(d / "reg.duckdb", d / "reg.csv", "--target", "y1,y2", "--hidden", "4")
-    out["regressor"] = Case("regressor", d / "reg.duckdb", d / "reg_new.csv")
+    return Case("regressor", d / "reg.duckdb", d / "reg_new.csv")
 
+
+def _long(d: Path, rng) -> Case:
+    """A classifier of sparse long inputs: documents of words; new ones with unknown words."""
     cells = []
     for r in range(40):
         words = rng.choice(30, size=4, replace=False)
@@ -110,10 +125,31 @@ def cases(tmp_path_factory) -> dict:
     write_csv(d / "docs_new.csv", ["row", "col", "value"], new)
     _train(d / "docs.duckdb", d / "docs.csv", "--long", "--target", "label",
            "--loss", "cross_entropy", "--hidden", "3")
-    out["long"] = Case("long", d / "docs.duckdb", d / "docs_new.csv", long=True)
-    for case in out.values():
-        _expect(case)
-    return out
+    return Case("long", d / "docs.duckdb", d / "docs_new.csv", long=True)
+
+
+def _binary(d: Path, rng) -> Case:
+    """bce, and no hidden layer (DuckDB and PostgreSQL only)."""
+    X = rng.normal(size=(40, 2))
+    write_csv(d / "bin.csv", ["a", "b", "y"], [[*x, float(x[0] > x[1])] for x in X])
+    new = rng.normal(size=(6, 2))
+    write_csv(d / "bin_new.csv", ["id", "a", "b"], [[i, *x] for i, x in enumerate(new)])
+    _train(d / "bin.duckdb", d / "bin.csv", "--target", "y", "--loss", "bce")
+    return Case("binary", d / "bin.duckdb", d / "bin_new.csv")
+
+
+def _long_standardized(d: Path, rng) -> Case:
+    """A regressor of long inputs with --standardize: absent cells count as scaled zeros
+    (DuckDB and PostgreSQL only)."""
+    cells = [(r, f"w{w}", float(rng.integers(1, 4))) for r in range(30)
+             for w in rng.choice(12, size=3, replace=False)]
+    cells += [(r, "y", float(sum(v for row, _, v in cells if row == r))) for r in range(30)]
+    write_csv(d / "sums.csv", ["row", "col", "value"], cells)
+    write_csv(d / "sums_new.csv", ["row", "col", "value"],
+              [(4, "w1", 2.0), (4, "w7", 1.0), (9, "w99", 5.0), (12, "w11", 3.0)])
+    _train(d / "sums.duckdb", d / "sums.csv", "--long", "--target", "y", "--hidden", "3",
+           "--activation", "sigmoid", "--standardize")
+    return Case("long_standardized", d / "sums.duckdb", d / "sums_new.csv", long=True)
 
 
 def _expect(case: Case) -> None:
@@ -196,7 +232,10 @@ def keyed(names: list[str], rows) -> tuple[list[str], dict]:
 
 # --- DuckDB: a table macro ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["classifier", "regressor", "long"])
+ALL = ["classifier", "regressor", "long", "binary", "long_standardized"]
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_duckdb_macro_scores_a_table(cases, name):
     case = cases[name]
     con = duckdb.connect()                        # no sqlnet table in it
@@ -216,7 +255,7 @@ def test_duckdb_macro_scores_a_table(cases, name):
 # --- PostgreSQL: a set-returning SQL function, called with a lateral join --------------------
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("name", ["classifier", "regressor", "long"])
+@pytest.mark.parametrize("name", ALL)
 def test_postgres_function_scores_each_row(cases, name, postgres_url):
     import psycopg
     case = cases[name]
@@ -240,7 +279,7 @@ def test_spark_function_scores_each_row(cases, spark_session):
     """The three models in one new session (a Spark session is costly: one test for all)."""
     spark = spark_session.newSession()            # its own views: no sqlnet table in sight
     try:
-        for case in cases.values():
+        for case in (cases["classifier"], cases["regressor"], cases["long"]):
             spark.sql(case.file("spark"))
             header, rows = user_rows(case)
             types = ["bigint", "string", "double"] if case.long else \
@@ -251,3 +290,74 @@ def test_spark_function_scores_each_row(cases, spark_session):
             check(case, names, got)
     finally:
         spark.sql("DROP FUNCTION IF EXISTS score")
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_export_says_what_it_wrote(cases, tmp_path, capsys):
+    case = cases["regressor"]
+    code, out, _ = run(capsys, "export", case.db, "--to", tmp_path / "s.sql")
+    assert code == 0 and out == f"wrote {tmp_path / 's.sql'} (scoring SQL for duckdb): layers 4,4,2\n"
+    assert (tmp_path / "s.sql").read_text().startswith("-- sqlnet scoring SQL for duckdb: a regressor")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dialect", "oracle"], "argument --dialect: invalid choice: 'oracle'"),
+    (["--to", "{tmp}/no/such/dir/s.sql"], "cannot write {tmp}/no/such/dir/s.sql: directory "
+                                          "{tmp}/no/such/dir does not exist"),
+    (["--to", "{tmp}/a_directory.sql"], "cannot write {tmp}/a_directory.sql: Is a directory"),
+    (["--to", "{tmp}/w.npz", "--long"], "--dialect and --long go with scoring SQL: --to FILE.sql"),
+])
+def test_bad_export_is_one_line(cases, tmp_path, capsys, args, message):
+    (tmp_path / "a_directory.sql").mkdir()
+    to = ["--to", str(tmp_path / "s.sql")] if "--to" not in args else []
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code, out, err = run(capsys, "export", cases["classifier"].db, *to, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("sqlnet: error: " + message.replace("{tmp}", str(tmp_path)))
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.sql").exists()
+
+
+def test_models_by_group_are_refused(tmp_path, capsys):
+    rows = [[g, x, 2.0 * x] for g in ("a", "b") for x in (0.0, 1.0, 2.0)]
+    write_csv(tmp_path / "g.csv", ["g", "x", "y"], rows)
+    assert run(capsys, "train", tmp_path / "g.duckdb", "--data", tmp_path / "g.csv", "--target",
+               "y", "--group-by", "g", "--epochs", "1", "--quiet")[0] == 0
+    code, _, err = run(capsys, "export", tmp_path / "g.duckdb", "--to", tmp_path / "s.sql")
+    assert code == 2 and err == ("sqlnet: error: the database holds one model per 'g'; scoring "
+                                 "SQL is written for a database of one model\n")
+
+
+# --- the README's example in PostgreSQL, through psql ------------------------------------------
+
+@pytest.mark.postgres
+def test_readme_psql_example(tmp_path, postgres_url, monkeypatch, capsys):
+    """The README's psql block, after `psql -f score_pg.sql`, in a new database."""
+    import re
+    import shutil
+    import subprocess
+
+    from servers import pg_bindir
+    psql = shutil.which("psql") or str(pg_bindir() / "psql")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```psql\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    assert main(["dataset", "iris"]) == 0
+    assert main(["train", "iris.duckdb", "--data", "iris_train.csv", "--target", "species",
+                 "--hidden", "4", "--epochs", "2", "--quiet"]) == 0
+    assert main(["export", "iris.duckdb", "--to", "score_pg.sql", "--dialect", "postgres"]) == 0
+    Path("block.sql").write_text(block)
+    for script in ("score_pg.sql", "block.sql"):
+        out = subprocess.run([psql, postgres_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", script],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+    rows = [line.split("|") for line in out.stdout.splitlines() if line.count("|") == 2]
+    assert len(rows) == 4 and rows[0][1].strip() == "prediction"    # a header and 3 flowers
+    assert {r[1].strip() for r in rows[1:]} <= {"setosa", "versicolor", "virginica"}
