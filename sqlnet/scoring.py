@@ -129,9 +129,10 @@ def per_unit(tree: exp.Select, fills: list[dict], names: list[str] | None = None
     last = tree.expressions[-1]
     units = []
     for k, fill in enumerate(fills):
-        e = exp.replace_placeholders(last.this.copy(), **fill).transform(
+        e = last.this.copy().transform(      # before the fills, which may name a column u
             lambda n, k=k: exp.column(f"u{k}", table=n.table) if isinstance(n, exp.Column)
             and n.name == "u" else n, copy=False)
+        e = exp.replace_placeholders(e, **fill)
         units.append(exp.alias_(e, names[k] if names else f"u{k}", quoted=names is not None))
     tree.set("expressions", [*tree.expressions[:-1], *units])
     return tree
@@ -247,7 +248,8 @@ def macro(scored: Scored) -> exp.Create:
 def function(scored: Scored, dialect: str) -> str:
     """PostgreSQL and Spark: a function of one sample (see the module's doc)."""
     params = arguments(scored)
-    body = answer(scored, [exp.column(exp.to_identifier(n, quoted=True)) for n, _ in params])
+    # an argument named as the function's own (a column has precedence over an argument)
+    body = answer(scored, [column(n, NAME) for n, _ in params])
     tree = plain(query("score_function"))
     tree.this.set("this", table(NAME))
     tree.this.set("expressions", _declared(params))

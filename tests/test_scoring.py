@@ -98,10 +98,10 @@ def _classifier(d: Path, rng) -> Case:
 
 
 def _regressor(d: Path, rng) -> Case:
-    """Two targets; a new row with an exact zero."""
+    """Two targets; a new row with an exact zero; features named as the SQL's own columns."""
     X = rng.normal(size=(50, 4))
     Y = np.c_[X @ [1.0, -2.0, 0.5, 0.0] + 0.3, np.sin(X[:, 0])]
-    names = ["x1", "x2", "col", "x4"]
+    names = ["x1", "u", "k", "col"]
     write_csv(d / "reg.csv", [*names, "y1", "y2"], [[*x, *y] for x, y in zip(X, Y)])
     new = rng.normal(size=(12, 4))
     new[3, 1] = 0.0
