@@ -313,6 +313,8 @@ def test_export_says_what_it_wrote(cases, tmp_path, capsys):
                                           "{tmp}/no/such/dir does not exist"),
     (["--to", "{tmp}/a_directory.sql"], "cannot write {tmp}/a_directory.sql: Is a directory"),
     (["--to", "{tmp}/w.npz", "--long"], "--dialect and --long go with scoring SQL: --to FILE.sql"),
+    (["--to", "{tmp}/w.txt"], "{tmp}/w.txt: name the file .npz (numpy), .pt (PyTorch) or .sql "
+                              "(scoring SQL)"),
 ])
 def test_bad_export_is_one_line(cases, tmp_path, capsys, args, message):
     (tmp_path / "a_directory.sql").mkdir()
