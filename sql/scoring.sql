@@ -97,9 +97,11 @@ SELECT sqlnet_input.*, s.* FROM query_table(tbl) AS sqlnet_input, LATERAL (:scor
 
 -- name: score_macro_cells
 -- The DuckDB macro for long data: every sample of the table tbl of (row, col, value) cells,
--- its cells gathered as two lists, with its answer :scored (a lateral subquery over them).
+-- its cells gathered as two lists (in one order, so that they pair up), with its answer
+-- :scored (a lateral subquery over them).
 SELECT sqlnet_input.row, s.*
-FROM (SELECT c.row, LIST(c.col) AS cols, LIST(c.value) AS vals
+FROM (SELECT c.row, LIST(c.col ORDER BY c.col, c.value) AS cols,
+             LIST(c.value ORDER BY c.col, c.value) AS vals
       FROM query_table(tbl) AS c GROUP BY c.row) AS sqlnet_input,
      LATERAL (:scored) AS s;
 
