@@ -15,12 +15,13 @@ their values. The answer is predict's: ``prediction``, ``probability`` and a
 The statements are sql/scoring.sql's, written in DuckDB's dialect and transpiled for the other
 engines; each scores one sample as a chain of one-row SELECTs, a column per unit.
 
->>> literal(0.1), literal(-2.5e-07), literal(0.0)
-('1.0e-01', '-2.5e-07', '0.0e+00')
+>>> literal(0.1), literal(-2.5e-07), literal(0.0), literal(123.0), literal(1e300)
+('1.0e-01', '-2.5e-07', '0.0e+00', '1.23e+02', '1.0e+300')
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from sqlglot import exp
@@ -51,22 +52,24 @@ class Scored:
 
 
 def literal(value: float) -> str:
-    """A float64 as a literal with an exponent, which every engine reads as a double, exactly."""
-    import numpy as np
-    return np.format_float_scientific(float(value), unique=True, trim="0")
+    """A float64 as a literal with an exponent, which every engine reads as a double, exactly:
+    the shortest digits that read back as value (Python's repr)."""
+    sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}e{exponent + len(text) - 1:+03d}"
 
 
 def export(db: Database, path: str, dialect: str | None = None, long: bool = False,
            model: int = 0) -> str:
-    """Write the scoring SQL of the database's model to path, for dialect (default: the
-    database's own engine), which it returns; for long data with long."""
+    """Write the database's model to path as scoring SQL for dialect (default, and returned:
+    the database's own engine); with long, the SQL object reads long data."""
     dialect = dialect or db.kind
     if dialect not in KINDS:
         raise SqlnetError(f"unknown dialect {dialect!r}: duckdb, postgres or spark")
-    text = render(describe(db, model, long), dialect)
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise SqlnetError(f"cannot write {path}: directory {folder} does not exist")
+    text = render(describe(db, model, long), dialect)
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as e:

@@ -193,7 +193,8 @@ class Spark(Engine):
         tree = base.unpivot(tree, _stack)
         tree = base.star_replace(tree, self.columns)
         tree = base.row_numbers(base.doubles(base.finite(base.aliased(tree))))
-        tree = tree.transform(_range, copy=False).transform(_ordered, copy=False).transform(_zipped, copy=False)
+        for rewrite in (_range, _ordered, _zipped):
+            tree = tree.transform(rewrite, copy=False)
         for cte in tree.find_all(exp.CTE):
             cte.set("materialized", None)
         return [tree]
