@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .names import DEFAULT_MODEL
 from .engines import errors as engine_errors
-from .engines import kind_of
+from .engines import KINDS, kind_of
 from .errors import SqlnetError
 
 if TYPE_CHECKING:
@@ -607,12 +607,19 @@ COMMANDS = {"init": cmd_init, "train": cmd_train, "sweep": cmd_sweep, "predict":
 # Ecosystem commands: export, import, plot, phases, trace (and --format for sql, inspect).
 
 def _ecosystem_parsers(sub) -> None:
-    c = sub.add_parser("export", help="write the model's weights as .npz (numpy) or .pt (PyTorch)",
+    c = sub.add_parser("export", help="write the model's weights as .npz (numpy) or .pt (PyTorch), "
+                                      "or as scoring SQL (.sql) that runs without sqlnet",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=EPILOG + "sqlnet export iris.duckdb --to iris.pt")
+                       epilog=EPILOG + "sqlnet export iris.duckdb --to iris.pt\n  "
+                                       "sqlnet export iris.duckdb --to score.sql --dialect postgres")
     c.add_argument("db")
     c.add_argument("--to", required=True, metavar="FILE",
-                   help="FILE.npz, or FILE.pt: a state_dict of torch.nn.Sequential(Linear, act, ...)")
+                   help="FILE.npz, or FILE.pt: a state_dict of torch.nn.Sequential(Linear, act, ...), "
+                        "or FILE.sql: a function (a table macro on DuckDB) that scores your rows")
+    c.add_argument("--dialect", choices=KINDS,
+                   help="(.sql) the engine the SQL is for (default: the database's own)")
+    c.add_argument("--long", action="store_true",
+                   help="(.sql) score long data: a sample's (row, col, value) cells")
 
     c = sub.add_parser("import", help="replace the model's weights by those of a .npz or .pt file",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -672,8 +679,15 @@ def _existing(path: str) -> str:
 def cmd_export(args) -> int:
     from . import model as M
     from .interop import export
+    from .scoring import export as export_sql
+    sql = Path(args.to).suffix.lower() == ".sql"
+    if not sql and (args.dialect or args.long):
+        raise SqlnetError("--dialect and --long go with scoring SQL: --to FILE.sql")
     with _open(_existing(args.db), read_only=True) as db:
-        kind = export(db, args.to)
+        if sql:
+            kind = f"scoring SQL for {export_sql(db, args.to, args.dialect, args.long)}"
+        else:
+            kind = export(db, args.to)
         layers = M.load(db).widths
     print(f"wrote {args.to} ({kind}): layers {','.join(map(str, layers))}")
     return 0

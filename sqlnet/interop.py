@@ -137,7 +137,7 @@ def load_state_dict(db: Database, state: dict, model: int = 0) -> None:
 
 def export(db: Database, path: str, model: int = 0) -> str:
     """Write the model's weights to path: ``.npz`` (numpy) or ``.pt``/``.pth`` (PyTorch)."""
-    kind = _kind(path)
+    kind = _kind(path, exporting=True)
     state = state_dict(db, model)
     folder = Path(path).resolve().parent
     if not folder.is_dir():
@@ -182,12 +182,14 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def _kind(path: str) -> str:
+def _kind(path: str, exporting: bool = False) -> str:
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         return "npz"
     if suffix in (".pt", ".pth"):
         return "pt"
+    if exporting:   # (sqlnet.scoring writes the .sql files)
+        raise SqlnetError(f"{path}: name the file .npz (numpy), .pt (PyTorch) or .sql (scoring SQL)")
     raise SqlnetError(f"{path}: name the file .npz (numpy) or .pt (PyTorch)")
 
 

@@ -57,7 +57,7 @@ class Postgres(Engine):
         tree = rewrites.unpivot(tree, _values)
         tree = rewrites.star_replace(tree, self.columns)
         tree = rewrites.row_numbers(rewrites.doubles(rewrites.finite(rewrites.aliased(tree))))
-        tree = tree.transform(_any_value)
+        tree = tree.transform(_any_value, copy=False)
         if isinstance(tree, exp.Create) and tree.args.get("replace") and tree.kind == "TABLE":
             return _replace_table(tree)
         return [tree]

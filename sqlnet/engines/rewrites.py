@@ -41,7 +41,7 @@ def finite(tree: exp.Expression) -> exp.Expression:
             inf = exp.cast(exp.Literal.string("Infinity"), "DOUBLE")
             return exp.paren(exp.LT(this=exp.Abs(this=x.copy()), expression=inf))
         return node
-    return tree.transform(swap)
+    return tree.transform(swap, copy=False)
 
 
 def aliased(tree: exp.Expression) -> exp.Expression:
@@ -73,7 +73,7 @@ def doubles(tree: exp.Expression) -> exp.Expression:
                 re.search(r"[.eE]", node.this) and not isinstance(node.parent, exp.Cast):
             return exp.cast(node.copy(), "DOUBLE")
         return node
-    return tree.transform(swap)
+    return tree.transform(swap, copy=False)
 
 
 def row_numbers(tree: exp.Expression) -> exp.Expression:
@@ -82,7 +82,7 @@ def row_numbers(tree: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and node.name.lower() == "rowid" and not node.args.get("quoted"):
             return exp.column("sqlnet_row", table=node.table or None)
         return node
-    return tree.transform(swap)
+    return tree.transform(swap, copy=False)
 
 
 def star_replace(tree: exp.Expression, columns) -> exp.Expression:

@@ -236,7 +236,8 @@ class Spark(Engine):
         tree = rewrites.unpivot(tree, _stack)
         tree = rewrites.star_replace(tree, self.columns)
         tree = rewrites.row_numbers(rewrites.doubles(rewrites.finite(rewrites.aliased(tree))))
-        tree = tree.transform(_range).transform(_ordered)
+        for rewrite in (_range, _ordered, _zipped):
+            tree = tree.transform(rewrite, copy=False)
         for cte in tree.find_all(exp.CTE):
             cte.set("materialized", None)
         return [tree]
@@ -585,6 +586,20 @@ def _range(node: exp.Expression) -> exp.Expression:
             isinstance(node.parent, exp.Table):
         return exp.Anonymous(this="range", expressions=[node.args["start"].copy(),
                                                         node.args["end"].copy()])
+    return node
+
+
+def _zipped(node: exp.Expression) -> exp.Expression:
+    """DuckDB's UNNESTs side by side in one SELECT (lists taken pairwise, the shorter padded
+    with NULL) as Spark's one generator inline(arrays_zip(...)): Spark allows one per SELECT."""
+    if not isinstance(node, exp.Select) or len(node.expressions) < 2 or not all(
+            isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode) for e in node.expressions):
+        return node
+    lists = [e.this.this.copy() for e in node.expressions]
+    node = node.copy()
+    node.set("expressions", [exp.Aliases(
+        this=exp.func("INLINE", exp.func("ARRAYS_ZIP", *lists)),
+        expressions=[e.args["alias"].copy() for e in node.expressions])])
     return node
 
 
