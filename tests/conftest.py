@@ -25,7 +25,8 @@ def model_connection(path, model: str = "sqlnet"):
     any DuckDB client can: SET search_path)."""
     import duckdb
     con = duckdb.connect(str(path))
-    con.execute(f"SET search_path = '{model},main'")
+    if con.execute("SELECT COUNT(*) FROM duckdb_schemas() WHERE schema_name = ?", [model]).fetchone()[0]:
+        con.execute(f"SET search_path = '{model},main'")   # (a run killed early made none yet)
     return con
 
 
